@@ -1,0 +1,4 @@
+// The public surface of node-attention. Everything exported here exists on both backends.
+export type { Tensor, BackendName, BackendInfo, MatmulOptions } from './types';
+export { getBackend, useBackend, backendInfo, setNumThreads, getNumThreads, setSimd } from './backend';
+export { dot, matmul, linear } from './ops';

@@ -1,0 +1,207 @@
+// The one validation layer. It runs before either backend, throws the argument errors, and
+// returns plans: the sizes a backend needs, already derived, so no backend re-derives shapes.
+import { formatDims, rangeError, shapeError, typeError } from './errors';
+import type { MatmulOptions, Tensor } from './types';
+
+const MAX_ELEMENTS = Number.MAX_SAFE_INTEGER;
+
+export function isFloat32Array(value: unknown): value is Float32Array {
+  // Realm-independent: a Float32Array from a vm context or worker is still a Float32Array.
+  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Float32Array]';
+}
+
+/** Throws unless `value` is a Float32Array whose buffer is usable. */
+export function checkFloat32Array(value: unknown, name: string): Float32Array {
+  if (!isFloat32Array(value)) throw typeError(name, 'Float32Array', value);
+  return value;
+}
+
+/** Checks dims: an array of positive safe integers whose product is a safe integer. Returns the product. */
+export function checkDims(dims: unknown, name: string): number {
+  if (!Array.isArray(dims) && !(ArrayBuffer.isView(dims) && !(dims instanceof DataView))) {
+    throw typeError(`${name}.dims`, 'an array of positive integers', dims);
+  }
+  const list = dims as ArrayLike<number>;
+  let size = 1;
+  for (let i = 0; i < list.length; i++) {
+    const d = list[i];
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 1) {
+      throw rangeError(`${name}.dims`, 'positive integers', `${formatDims(Array.from(list, String) as unknown as number[])} (dim ${i} is ${String(d)})`);
+    }
+    size *= d;
+    if (size > MAX_ELEMENTS) throw rangeError(`${name}.dims`, `a total size of at most 2^53 - 1 elements`, formatDims(Array.from(list)));
+  }
+  return size;
+}
+
+/**
+ * Checks that `value` is a Tensor ({data: Float32Array, dims}) with data.length equal to the
+ * product of dims. A bare Float32Array is accepted as a 1-D tensor when `allowBareArray`.
+ */
+export function checkTensor(value: unknown, name: string, allowBareArray = false): Tensor {
+  if (allowBareArray && isFloat32Array(value)) return { data: value, dims: [value.length] };
+  if (typeof value !== 'object' || value === null || !('data' in value) || !('dims' in value)) {
+    throw typeError(name, allowBareArray ? 'a Tensor {data: Float32Array, dims} or a Float32Array' : 'a Tensor {data: Float32Array, dims}', value);
+  }
+  const tensor = value as { data: unknown; dims: unknown };
+  if (!isFloat32Array(tensor.data)) throw typeError(`${name}.data`, 'Float32Array', tensor.data);
+  const size = checkDims(tensor.dims, name);
+  if (tensor.data.length !== size) {
+    throw shapeError(name, `data of length ${size} (the product of dims ${formatDims(tensor.dims as number[])})`, `data of length ${tensor.data.length}`);
+  }
+  return tensor as Tensor;
+}
+
+/** Throws unless `opts` is undefined or a plain object with only the given keys. */
+export function checkOptions(opts: unknown, name: string, allowed: readonly string[]): Record<string, unknown> {
+  if (opts === undefined) return {};
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw typeError(name, 'an options object', opts);
+  for (const key of Object.keys(opts)) {
+    if (!allowed.includes(key)) throw rangeError(name, `only the options ${allowed.join(', ')}`, `unknown option ${JSON.stringify(key)}`);
+  }
+  return opts as Record<string, unknown>;
+}
+
+export function checkBoolean(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw typeError(name, 'a boolean', value);
+  return value;
+}
+
+/** Throws unless `out` is a Float32Array of exactly `length` elements that shares no memory with `inputs`. */
+export function checkOut(out: unknown, length: number, dims: readonly number[], inputs: readonly Float32Array[]): Float32Array {
+  const array = checkFloat32Array(out, 'opts.out');
+  if (array.length !== length) throw shapeError('opts.out', `length ${length} (output dims ${formatDims(dims)})`, `length ${array.length}`);
+  for (const input of inputs) {
+    if (input.buffer === array.buffer && input.byteOffset < array.byteOffset + array.byteLength && array.byteOffset < input.byteOffset + input.byteLength) {
+      throw rangeError('opts.out', 'an array that does not overlap the inputs', 'an array that overlaps an input');
+    }
+  }
+  return array;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dot / matmul / linear
+
+export function validateDot(a: unknown, b: unknown): void {
+  checkFloat32Array(a, 'a');
+  checkFloat32Array(b, 'b');
+  if ((a as Float32Array).length !== (b as Float32Array).length) {
+    throw shapeError('b', `a Float32Array of length ${(a as Float32Array).length} (the length of a)`, `length ${(b as Float32Array).length}`);
+  }
+}
+
+export const MAX_BATCH_RANK = 8;
+
+/** What a backend needs to run a (batched, broadcast) matmul. */
+export interface MatmulPlan {
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
+  readonly transA: boolean;
+  readonly transB: boolean;
+  /** Output leading (batch) dims after broadcasting; empty for a single product. */
+  readonly batchDims: readonly number[];
+  /** Element stride of each batch dim in a and b (0 where that operand broadcasts). */
+  readonly aBatchStrides: readonly number[];
+  readonly bBatchStrides: readonly number[];
+  /** [batchDims, aBatchStrides, bBatchStrides] for the native binding, or undefined. */
+  readonly nativeBatch: Float64Array | undefined;
+  readonly batch: number;
+  readonly outDims: readonly number[];
+  readonly outSize: number;
+}
+
+function batchStrides(dims: readonly number[], matrixSize: number, outBatch: readonly number[]): number[] {
+  const strides = new Array<number>(outBatch.length).fill(0);
+  let stride = matrixSize;
+  for (let i = dims.length - 1, o = outBatch.length - 1; i >= 0; i--, o--) {
+    strides[o] = dims[i] === 1 ? 0 : stride;
+    stride *= dims[i];
+  }
+  return strides;
+}
+
+/**
+ * numpy/torch.matmul semantics: 1-D operands are promoted (a -> [1, k], b -> [k, 1]) and the
+ * promoted dim is dropped from the result; leading dims broadcast. transA/transB swap the last
+ * two dims of an operand of rank >= 2 (a 1-D operand has nothing to swap).
+ */
+export function planMatmul(aDims: readonly number[], bDims: readonly number[], transA: boolean, transB: boolean): MatmulPlan {
+  const aVec = aDims.length === 1;
+  const bVec = bDims.length === 1;
+  if (aDims.length === 0) throw shapeError('a', 'a tensor of rank >= 1', 'dims []');
+  if (bDims.length === 0) throw shapeError('b', 'a tensor of rank >= 1', 'dims []');
+  const ar = aDims.length, br = bDims.length;
+  const m = aVec ? 1 : transA ? aDims[ar - 1] : aDims[ar - 2];
+  const ka = aVec ? aDims[0] : transA ? aDims[ar - 2] : aDims[ar - 1];
+  const kb = bVec ? bDims[0] : transB ? bDims[br - 1] : bDims[br - 2];
+  const n = bVec ? 1 : transB ? bDims[br - 2] : bDims[br - 1];
+  if (ka !== kb) {
+    const expected = bVec ? `[${ka}]` : transB ? `[..., n, ${ka}]` : `[..., ${ka}, n]`;
+    throw shapeError('b', `dims ${expected} (k = ${ka} from a with dims ${formatDims(aDims)}${transA ? ', transA' : ''})`, `dims ${formatDims(bDims)}${transB ? ' with transB' : ''}`);
+  }
+  const aBatch = aVec ? [] : aDims.slice(0, ar - 2);
+  const bBatch = bVec ? [] : bDims.slice(0, br - 2);
+  const rank = Math.max(aBatch.length, bBatch.length);
+  const batchDims: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = aBatch[aBatch.length - rank + i] ?? 1;
+    const db = bBatch[bBatch.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw shapeError('b', `batch dims that broadcast with a's ${formatDims(aBatch)}`, `dims ${formatDims(bDims)} (batch dims ${formatDims(bBatch)})`);
+    }
+    batchDims.push(Math.max(da, db));
+  }
+  if (rank > MAX_BATCH_RANK) throw rangeError('a', `at most ${MAX_BATCH_RANK} batch dims`, `${rank}`);
+  const aBatchStrides = batchStrides(aBatch, m * ka, batchDims);
+  const bBatchStrides = batchStrides(bBatch, ka * n, batchDims);
+  const batch = batchDims.reduce((p, d) => p * d, 1);
+  const outDims = [...batchDims, ...(aVec ? [] : [m]), ...(bVec ? [] : [n])];
+  const outSize = batch * m * n;
+  if (outSize > MAX_ELEMENTS) throw rangeError('output', 'at most 2^53 - 1 elements', formatDims(outDims));
+  const nativeBatch = rank ? Float64Array.from([...batchDims, ...aBatchStrides, ...bBatchStrides]) : undefined;
+  return { m, k: ka, n, transA: transA && !aVec, transB: transB && !bVec, batchDims, aBatchStrides, bBatchStrides, nativeBatch, batch, outDims, outSize };
+}
+
+export interface ValidatedMatmul {
+  plan: MatmulPlan;
+  a: Tensor;
+  b: Tensor;
+  bias: Float32Array | null;
+  out: Float32Array | undefined;
+}
+
+const MATMUL_OPTIONS = ['transA', 'transB', 'bias', 'out'] as const;
+
+export function validateMatmul(a: unknown, b: unknown, opts: MatmulOptions | undefined): ValidatedMatmul {
+  const ta = checkTensor(a, 'a', true);
+  const tb = checkTensor(b, 'b', true);
+  const o = opts === undefined ? {} : checkOptions(opts, 'opts', MATMUL_OPTIONS);
+  const plan = planMatmul(ta.dims, tb.dims, checkBoolean(o.transA, 'opts.transA', false), checkBoolean(o.transB, 'opts.transB', false));
+  const bias = o.bias === undefined ? null : checkBias(o.bias, 'opts.bias', plan.n);
+  const out = o.out === undefined ? undefined : checkOut(o.out, plan.outSize, plan.outDims, [ta.data, tb.data]);
+  return { plan, a: ta, b: tb, bias, out };
+}
+
+export function checkBias(value: unknown, name: string, n: number): Float32Array {
+  const bias = checkTensor(value, name, true);
+  if (bias.dims.length !== 1 || bias.dims[0] !== n) throw shapeError(name, `dims [${n}] (the last output dim)`, `dims ${formatDims(bias.dims)}`);
+  return bias.data;
+}
+
+export function validateLinear(x: unknown, w: unknown, b: unknown): ValidatedMatmul {
+  const tx = checkTensor(x, 'x', true);
+  const tw = checkTensor(w, 'w');
+  if (tw.dims.length !== 2) throw shapeError('w', 'dims [in, out]', `dims ${formatDims(tw.dims)}`);
+  const inFeatures = tx.dims[tx.dims.length - 1];
+  if (tw.dims[0] !== inFeatures) {
+    throw shapeError('w', `dims [${inFeatures}, out] (in = ${inFeatures}, the last dim of x)`, `dims ${formatDims(tw.dims)}`);
+  }
+  const bias = b === undefined || b === null ? null : checkBias(b, 'b', tw.dims[1]);
+  // x of any rank >= 1 is a stack of rows: one 2-D product, no batch broadcasting needed.
+  const rows = tx.data.length / inFeatures;
+  const plan = planMatmul([rows, inFeatures], tw.dims, false, false);
+  const outDims = [...tx.dims.slice(0, -1), tw.dims[1]];
+  return { plan: { ...plan, outDims }, a: tx, b: tw, bias, out: undefined };
+}

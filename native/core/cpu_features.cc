@@ -1,0 +1,48 @@
+// CPU feature detection. Compiled without any -m flag: it must run on every x86-64 CPU, so
+// it only uses cpuid/xgetbv through inline assembly guarded by the OSXSAVE bit.
+#include "attn/cpu_features.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#include <cstdint>
+#endif
+
+namespace attn {
+namespace {
+
+#if defined(__x86_64__) || defined(_M_X64)
+uint64_t read_xcr0() {
+  uint32_t eax, edx;
+  // xgetbv is only legal once OSXSAVE is confirmed, which the caller checks first.
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+CpuFeatures detect() {
+  CpuFeatures f;
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
+  const bool osxsave = ecx & bit_OSXSAVE;
+  const bool avx = ecx & bit_AVX;
+  const bool fma = ecx & bit_FMA;
+  if (!osxsave || !avx) return f;
+  const uint64_t xcr0 = read_xcr0();
+  const bool ymm_state = (xcr0 & 0x6) == 0x6;            // SSE + AVX state
+  if (__get_cpuid_max(0, nullptr) < 7) return f;
+  __cpuid_count(7, 0, eax, ebx, ecx, edx);
+  const bool avx2 = ebx & bit_AVX2;
+  f.avx2_fma = ymm_state && avx2 && fma;
+  return f;
+}
+#else
+CpuFeatures detect() { return CpuFeatures{}; }
+#endif
+
+}  // namespace
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures features = detect();
+  return features;
+}
+
+}  // namespace attn

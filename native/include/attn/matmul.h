@@ -1,0 +1,30 @@
+// Batched GEMM with numpy broadcasting over leading dims:
+//   C[batch] = op(A[batch]) @ op(B[batch]) (+ bias along n)
+// A is (m, k) (stored (k, m) when trans_a), B is (k, n) (stored (n, k) when trans_b), C is
+// (m, n) row-major and contiguous, batch after batch. Leading batch dims unravel row-major;
+// a stride of 0 broadcasts that operand along the dim.
+#pragma once
+#include <cstddef>
+
+#include "attn/status.h"
+
+namespace attn {
+
+constexpr size_t kMaxBatchRank = 8;
+
+struct MatmulArgs {
+  const float* a = nullptr;
+  const float* b = nullptr;
+  const float* bias = nullptr;  // n values, or null
+  float* c = nullptr;
+  size_t m = 0, k = 0, n = 0;
+  bool trans_a = false, trans_b = false;
+  size_t batch_rank = 0;                 // 0: a single matrix product
+  size_t batch_dims[kMaxBatchRank] = {};
+  size_t a_batch_strides[kMaxBatchRank] = {};  // in elements
+  size_t b_batch_strides[kMaxBatchRank] = {};
+};
+
+Status matmul(const MatmulArgs& args);
+
+}  // namespace attn
