@@ -55,6 +55,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   attn_binding::init_attention(env, exports);
   attn_binding::init_kv_cache(env, exports);
   attn_binding::init_mha(env, exports);
+  attn_binding::init_probe(env, exports);
   return exports;
 }
 

@@ -9,5 +9,6 @@ void init_matmul(Napi::Env env, Napi::Object exports);
 void init_attention(Napi::Env env, Napi::Object exports);
 void init_kv_cache(Napi::Env env, Napi::Object exports);
 void init_mha(Napi::Env env, Napi::Object exports);
+void init_probe(Napi::Env env, Napi::Object exports);
 
 }  // namespace attn_binding
