@@ -5,6 +5,7 @@ import { jsBackend } from './js';
 import { loadNative, type Binding } from './native';
 import { createNativeBackend } from './native-backend';
 import type { MatmulPlan } from './validate';
+import type { AttentionPlan } from './validate-attention';
 import type { BackendInfo, BackendName } from './types';
 
 /** What every backend implements. Arguments are already validated; outputs are preallocated. */
@@ -12,6 +13,10 @@ export interface Backend {
   readonly name: BackendName;
   dot(a: Float32Array, b: Float32Array): number;
   matmul(plan: MatmulPlan, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array): void;
+  /** k/v hold every key (the present buffers when a past was given); y and qkOut are written. */
+  attention(plan: AttentionPlan, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array, qkOut: Float32Array | null): void;
+  /** attention() off the JS thread where the backend can (native: libuv pool). */
+  attentionAsync(plan: AttentionPlan, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array, qkOut: Float32Array | null): Promise<void>;
 }
 
 const loaded = loadNative();

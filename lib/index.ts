@@ -1,4 +1,6 @@
 // The public surface of node-attention. Everything exported here exists on both backends.
 export type { Tensor, BackendName, BackendInfo, MatmulOptions } from './types';
+export type { AttentionMask, AttentionOptions, AttentionResult, QkMatmulOutputMode } from './types';
 export { getBackend, useBackend, backendInfo, setNumThreads, getNumThreads, setSimd } from './backend';
 export { dot, matmul, linear } from './ops';
+export { attention, attentionAsync } from './attention';

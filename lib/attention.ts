@@ -1,0 +1,106 @@
+// attention / attentionAsync: the ONNX Attention operator (opset 23/24). Validates once, builds the
+// present key/value when a past is given (so the backend always sees every key in one buffer),
+// allocates the outputs on the calling thread, then runs the active backend.
+import { current } from './backend';
+import type { AttentionOptions, AttentionResult, Tensor } from './types';
+import { validateAttention, type AttentionPlan } from './validate-attention';
+
+interface Call {
+  plan: AttentionPlan;
+  q: Float32Array;
+  /** The keys/values the backend reads: the present buffers when a past is given, else k/v. */
+  k: Float32Array;
+  v: Float32Array;
+  y: Float32Array;
+  qkOut: Float32Array | null;
+  result: AttentionResult;
+}
+
+function size(dims: readonly number[]): number {
+  return dims.reduce((p, d) => p * d, 1);
+}
+
+/** [B, Hkv, past + Skv, d]: each head's past rows, then its new rows (read from a 4-D or 3-D x). */
+function concatPresent(plan: AttentionPlan, past: Float32Array, x: Float32Array, d: number): Float32Array {
+  const { B, Hkv, Skv, total } = plan, pastLen = plan.past;
+  const out = new Float32Array(B * Hkv * total * d);
+  for (let bh = 0; bh < B * Hkv; bh++) {
+    const dst = bh * total * d;
+    out.set(past.subarray(bh * pastLen * d, (bh + 1) * pastLen * d), dst);
+    if (plan.rank === 4) {
+      out.set(x.subarray(bh * Skv * d, (bh + 1) * Skv * d), dst + pastLen * d);
+    } else {
+      const b = Math.floor(bh / Hkv), h = bh % Hkv;
+      for (let s = 0; s < Skv; s++) {
+        const src = ((b * Skv + s) * Hkv + h) * d;
+        out.set(x.subarray(src, src + d), dst + (pastLen + s) * d);
+      }
+    }
+  }
+  return out;
+}
+
+function prepare(q: unknown, k: unknown, v: unknown, opts: AttentionOptions | undefined): Call {
+  const checked = validateAttention(q, k, v, opts);
+  const { plan } = checked;
+  const y = new Float32Array(size(plan.yDims));
+  const result: AttentionResult = { y: { data: y, dims: [...plan.yDims] } };
+  let keys = checked.k, values = checked.v;
+  if (checked.pastKey && checked.pastValue && plan.presentKeyDims && plan.presentValueDims) {
+    keys = concatPresent(plan, checked.pastKey, checked.k, plan.D);
+    values = concatPresent(plan, checked.pastValue, checked.v, plan.Dv);
+    result.presentKey = { data: keys, dims: [...plan.presentKeyDims] };
+    result.presentValue = { data: values, dims: [...plan.presentValueDims] };
+  }
+  let qkOut: Float32Array | null = null;
+  if (plan.qkDims) {
+    qkOut = new Float32Array(size(plan.qkDims));
+    result.qkMatmulOutput = { data: qkOut, dims: [...plan.qkDims] };
+  }
+  return { plan, q: checked.q, k: keys, v: values, y, qkOut, result };
+}
+
+/**
+ * Scaled dot-product attention with the semantics of ONNX `Attention` (opset 23 and 24):
+ * softmax(softcap(scale * Q K^T) + mask) V, with grouped-query heads, causal masking, padding
+ * (`nonpadKvSeqlen`) and a past key/value cache. A query row that can see no key outputs zeros.
+ * @param q 4-D [B, qNumHeads, Sq, D] or 3-D [B, Sq, qNumHeads * D]
+ * @param k 4-D [B, kvNumHeads, Skv, D] or 3-D [B, Skv, kvNumHeads * D] (same rank as q)
+ * @param v 4-D [B, kvNumHeads, Skv, Dv] or 3-D [B, Skv, kvNumHeads * Dv]
+ * @param opts ONNX inputs and attributes in camelCase (attnMask, pastKey, pastValue, nonpadKvSeqlen,
+ *   isCausal, scale, softcap, qNumHeads, kvNumHeads, qkMatmulOutputMode); unknown names throw.
+ * @returns y, plus presentKey/presentValue when a past was given and qkMatmulOutput when a mode was.
+ * @example
+ * const { y } = attention(
+ *   { data: q, dims: [1, 32, 128, 64] }, { data: k, dims: [1, 8, 128, 64] }, { data: v, dims: [1, 8, 128, 64] },
+ *   { isCausal: true });   // GQA: each kv head serves 4 query heads; y.dims is [1, 32, 128, 64]
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): AttentionResult {
+  const call = prepare(q, k, v, opts);
+  current().attention(call.plan, call.q, call.k, call.v, call.y, call.qkOut);
+  return call.result;
+}
+
+/**
+ * attention() off the JS thread: the native backend runs on the libuv thread pool, so the event
+ * loop keeps turning. Outputs are allocated before the work is queued and the inputs must not be
+ * changed until the promise settles. The JS backend cannot leave the event loop: it computes on
+ * this thread and then resolves. Argument errors reject the promise (never throw).
+ * @param q see attention()
+ * @param k see attention()
+ * @param v see attention()
+ * @param opts see attention()
+ * @example const { y } = await attentionAsync(q, k, v, { isCausal: true });
+ */
+export async function attentionAsync(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): Promise<AttentionResult> {
+  const call = prepare(q, k, v, opts);
+  // A failure inside the worker has no JS stack; give it this call's.
+  const callSite = new Error();
+  try {
+    await current().attentionAsync(call.plan, call.q, call.k, call.v, call.y, call.qkOut);
+  } catch (err) {
+    if (err instanceof Error && callSite.stack) err.stack = `${err.name}: ${err.message}${callSite.stack.slice(callSite.stack.indexOf('\n'))}`;
+    throw err;
+  }
+  return call.result;
+}

@@ -1,0 +1,220 @@
+// Attention in plain JS: the readable float32-storage version of the native kernel, with the same
+// ONNX semantics (see lib/validate-attention.ts for the plan it runs). It is a flash-style loop:
+// keys are visited in tiles and each query row keeps a running max and sum, so no Sq x total score
+// matrix is built (ref: https://arxiv.org/abs/2205.14135, and https://arxiv.org/abs/2112.05682).
+//
+//   q is (B, Hq, Sq, D), k is (B, Hkv, total, D), v is (B, Hkv, total, Dv), y is (B, Hq, Sq, Dv),
+//   each a strided view (4-D or 3-D ONNX layout, or the present buffer); qkOut is (B, Hq, Sq, total).
+//
+// The query rows that share one kv head (the Hq / Hkv heads of a GQA group, all Sq positions) are
+// processed ROWS at a time, so each key and value element loaded serves ROWS rows: this is what
+// makes the JS path reach ~2 GFLOP/s instead of being bound by typed-array loads. The arithmetic is
+// JS numbers (float64); only storage is float32.
+import type { AttentionPlan } from '../validate-attention';
+
+const ROWS = 4;
+const TILE = 64;
+
+/** Per-call scratch: the ROWS query rows (pre-scaled), the score tile, the output accumulators. */
+interface Scratch {
+  q: Float64Array;
+  s: Float64Array;
+  acc: Float64Array;
+  max: Float64Array;
+  sum: Float64Array;
+  /** Keys j >= limit[r] are masked for row r (padding, causal, short mask). */
+  limit: Int32Array;
+  maskRow: Float64Array;
+  yRow: Float64Array;
+  qkRow: Float64Array;
+}
+
+export function attention(plan: AttentionPlan, q: Float32Array, k: Float32Array, v: Float32Array,
+  y: Float32Array, qkOut: Float32Array | null): void {
+  const { B, Hq, Hkv, Sq, D, Dv } = plan;
+  const scratch: Scratch = {
+    q: new Float64Array(ROWS * D), s: new Float64Array(ROWS * TILE), acc: new Float64Array(ROWS * Dv),
+    max: new Float64Array(ROWS), sum: new Float64Array(ROWS), limit: new Int32Array(ROWS),
+    maskRow: new Float64Array(ROWS), yRow: new Float64Array(ROWS), qkRow: new Float64Array(ROWS),
+  };
+  const rowsPerKvHead = (Hq / Hkv) * Sq;
+  for (let b = 0; b < B; b++) {
+    for (let hk = 0; hk < Hkv; hk++) {
+      for (let r0 = 0; r0 < rowsPerKvHead; r0 += ROWS) {
+        const rows = Math.min(ROWS, rowsPerKvHead - r0);
+        loadRows(plan, q, b, hk, r0, rows, scratch);
+        attendRows(plan, k, v, b, hk, rows, scratch, qkOut);
+        storeRows(plan, y, rows, scratch, qkOut);
+      }
+    }
+  }
+}
+
+/** Row r0 + r of kv head hk is query head hk * group + floor((r0 + r) / Sq), position (r0 + r) % Sq. */
+function loadRows(plan: AttentionPlan, q: Float32Array, b: number, hk: number, r0: number, rows: number, s: Scratch): void {
+  const { Hq, Hkv, Sq, D, Dv, total, scale, mask, kvValid, causalOffset } = plan;
+  const group = Hq / Hkv;
+  for (let r = 0; r < rows; r++) {
+    const h = hk * group + Math.floor((r0 + r) / Sq), i = (r0 + r) % Sq;
+    const qOff = b * plan.q.sb + h * plan.q.sh + i * plan.q.st;
+    for (let d = 0; d < D; d++) s.q[r * D + d] = scale * q[qOff + d];
+    let limit = total;
+    if (mask) limit = Math.min(limit, mask.len);
+    if (kvValid) limit = Math.min(limit, kvValid[b]);
+    if (causalOffset) limit = Math.min(limit, Math.max(0, i + causalOffset[b] + 1));
+    s.limit[r] = limit;
+    s.maskRow[r] = mask ? b * mask.sb + h * mask.sh + i * mask.sq : 0;
+    s.yRow[r] = b * plan.y.sb + h * plan.y.sh + i * plan.y.st;
+    s.qkRow[r] = ((b * Hq + h) * Sq + i) * total;
+    s.max[r] = -Infinity;
+    s.sum[r] = 0;
+  }
+  s.acc.fill(0, 0, rows * Dv);
+}
+
+/**
+ * The online softmax over key tiles, for each row:
+ *   S = scores of the tile (scale, softcap, mask)
+ *   m_new <- max(m, rowmax(S))
+ *   l     <- exp(m - m_new) * l + rowsum(exp(S - m_new))
+ *   O     <- exp(m - m_new) * O + exp(S - m_new) @ V
+ * and y = O / l at the end.
+ */
+function attendRows(plan: AttentionPlan, k: Float32Array, v: Float32Array, b: number, hk: number, rows: number,
+  s: Scratch, qkOut: Float32Array | null): void {
+  const { D, Dv, total, qkMode } = plan;
+  // Without a qk output, keys past every row's limit are never needed (causal tiles are skipped);
+  // modes 0 and 1 report scores for masked keys too, so then every key is visited.
+  let end = 0;
+  for (let r = 0; r < rows; r++) end = Math.max(end, s.limit[r]);
+  if (qkMode >= 0) end = total;
+  const kBase = b * plan.k.sb + hk * plan.k.sh, kSt = plan.k.st;
+  const vBase = b * plan.v.sb + hk * plan.v.sh, vSt = plan.v.st;
+  for (let j0 = 0; j0 < end; j0 += TILE) {
+    const n = Math.min(TILE, end - j0);
+    if (rows === ROWS) scores4(s.q, k, kBase + j0 * kSt, kSt, D, n, s.s);
+    else for (let r = 0; r < rows; r++) scores1(s.q, r * D, k, kBase + j0 * kSt, kSt, D, n, s.s, r * TILE);
+    for (let r = 0; r < rows; r++) softmaxTile(plan, s, r, j0, n, qkOut);
+    if (rows === ROWS) accumulate4(s.s, v, vBase + j0 * vSt, vSt, Dv, n, s.acc);
+    else for (let r = 0; r < rows; r++) accumulate1(s.s, r * TILE, v, vBase + j0 * vSt, vSt, Dv, n, s.acc, r * Dv);
+  }
+}
+
+/** out[r * TILE + j] = q_r . k_j for the 4 rows and n keys from kOff (k_j at kOff + j * kSt). */
+function scores4(q: Float64Array, k: Float32Array, kOff: number, kSt: number, D: number, n: number, out: Float64Array): void {
+  for (let j = 0; j < n; j++) {
+    const o = kOff + j * kSt;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let d = 0; d < D; d++) {
+      const kd = k[o + d];
+      s0 += q[d] * kd;
+      s1 += q[D + d] * kd;
+      s2 += q[2 * D + d] * kd;
+      s3 += q[3 * D + d] * kd;
+    }
+    out[j] = s0;
+    out[TILE + j] = s1;
+    out[2 * TILE + j] = s2;
+    out[3 * TILE + j] = s3;
+  }
+}
+
+function scores1(q: Float64Array, qOff: number, k: Float32Array, kOff: number, kSt: number, D: number, n: number,
+  out: Float64Array, outOff: number): void {
+  for (let j = 0; j < n; j++) {
+    const o = kOff + j * kSt;
+    let s0 = 0;
+    for (let d = 0; d < D; d++) s0 += q[qOff + d] * k[o + d];
+    out[outOff + j] = s0;
+  }
+}
+
+/** Turns row r of the score tile into exp(S - m_new), updating m, l and rescaling O. */
+function softmaxTile(plan: AttentionPlan, s: Scratch, r: number, j0: number, n: number, qkOut: Float32Array | null): void {
+  const { softcap, qkMode, mask, Dv } = plan;
+  const added = mask && !mask.bool ? mask.data : null, allowed = mask && mask.bool ? mask.data : null;
+  const tile = s.s, base = r * TILE, visible = s.limit[r] - j0, maskRow = s.maskRow[r] + j0, qkRow = s.qkRow[r] + j0;
+  let tileMax = -Infinity;
+  for (let j = 0; j < n; j++) {
+    let x = tile[base + j];
+    if (qkMode === 0) qkOut![qkRow + j] = x;
+    if (softcap > 0) x = softcap * Math.tanh(x / softcap);
+    if (qkMode === 1) qkOut![qkRow + j] = x;
+    if (j >= visible) x = -Infinity;
+    else if (added) x += added[maskRow + j];
+    else if (allowed && allowed[maskRow + j] === 0) x = -Infinity;
+    if (qkMode >= 2) qkOut![qkRow + j] = x;
+    tile[base + j] = x;
+    if (x > tileMax) tileMax = x;
+  }
+  const mOld = s.max[r], mNew = Math.max(mOld, tileMax);
+  if (mNew === -Infinity) {
+    // Nothing visible yet: keep O and l at 0 (and avoid exp(-inf - (-inf)) = NaN).
+    tile.fill(0, base, base + n);
+    return;
+  }
+  if (mOld !== mNew && mOld !== -Infinity) {
+    const alpha = Math.exp(mOld - mNew);
+    s.sum[r] *= alpha;
+    for (let d = r * Dv, e = d + Dv; d < e; d++) s.acc[d] *= alpha;
+  }
+  let sum = 0;
+  for (let j = 0; j < n; j++) {
+    const p = Math.exp(tile[base + j] - mNew);
+    tile[base + j] = p;
+    sum += p;
+  }
+  s.sum[r] += sum;
+  s.max[r] = mNew;
+}
+
+/** acc[r * Dv + d] += sum_j p[r * TILE + j] * v_j[d] for the 4 rows, two keys per pass. */
+function accumulate4(p: Float64Array, v: Float32Array, vOff: number, vSt: number, Dv: number, n: number, acc: Float64Array): void {
+  let j = 0;
+  for (; j + 2 <= n; j += 2) {
+    const a0 = p[j], a1 = p[TILE + j], a2 = p[2 * TILE + j], a3 = p[3 * TILE + j];
+    const b0 = p[j + 1], b1 = p[TILE + j + 1], b2 = p[2 * TILE + j + 1], b3 = p[3 * TILE + j + 1];
+    const o0 = vOff + j * vSt, o1 = o0 + vSt;
+    for (let d = 0; d < Dv; d++) {
+      const x = v[o0 + d], z = v[o1 + d];
+      acc[d] += a0 * x + b0 * z;
+      acc[Dv + d] += a1 * x + b1 * z;
+      acc[2 * Dv + d] += a2 * x + b2 * z;
+      acc[3 * Dv + d] += a3 * x + b3 * z;
+    }
+  }
+  for (; j < n; j++) {
+    const a0 = p[j], a1 = p[TILE + j], a2 = p[2 * TILE + j], a3 = p[3 * TILE + j];
+    const o = vOff + j * vSt;
+    for (let d = 0; d < Dv; d++) {
+      const x = v[o + d];
+      acc[d] += a0 * x;
+      acc[Dv + d] += a1 * x;
+      acc[2 * Dv + d] += a2 * x;
+      acc[3 * Dv + d] += a3 * x;
+    }
+  }
+}
+
+function accumulate1(p: Float64Array, pOff: number, v: Float32Array, vOff: number, vSt: number, Dv: number, n: number,
+  acc: Float64Array, accOff: number): void {
+  for (let j = 0; j < n; j++) {
+    const a = p[pOff + j];
+    if (a === 0) continue;
+    const o = vOff + j * vSt;
+    for (let d = 0; d < Dv; d++) acc[accOff + d] += a * v[o + d];
+  }
+}
+
+/** y = O / l (0 for a row that saw no key); in mode 3 the stored scores become probabilities. */
+function storeRows(plan: AttentionPlan, y: Float32Array, rows: number, s: Scratch, qkOut: Float32Array | null): void {
+  const { Dv, total, qkMode } = plan;
+  for (let r = 0; r < rows; r++) {
+    const l = s.sum[r], inv = l > 0 ? 1 / l : 0, yRow = s.yRow[r];
+    for (let d = 0; d < Dv; d++) y[yRow + d] = s.acc[r * Dv + d] * inv;
+    if (qkMode === 3) {
+      const m = s.max[r], row = s.qkRow[r];
+      for (let j = 0; j < total; j++) qkOut![row + j] = l > 0 ? Math.exp(qkOut![row + j] - m) * inv : 0;
+    }
+  }
+}
