@@ -4,3 +4,5 @@ export type { AttentionMask, AttentionOptions, AttentionResult, QkMatmulOutputMo
 export { getBackend, useBackend, backendInfo, setNumThreads, getNumThreads, setSimd } from './backend';
 export { dot, matmul, linear } from './ops';
 export { attention, attentionAsync } from './attention';
+export { SafetensorsFile, writeSafetensors, ModelFileError } from './gpt/safetensors';
+export type { TensorEntry, SaveDtype } from './gpt/safetensors';
