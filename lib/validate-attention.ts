@@ -136,7 +136,8 @@ function dims4(dims: readonly number[], name: string, expected: string): [number
   return [dims[0], dims[1], dims[2], dims[3]];
 }
 
-function checkMask(value: unknown, B: number, Hq: number, Sq: number, total: number): MaskView {
+/** Checks an ONNX attn_mask against [B, Hq, Sq, total] (right-aligned broadcast, short last dim allowed). */
+export function checkMask(value: unknown, B: number, Hq: number, Sq: number, total: number): MaskView {
   const name = 'opts.attnMask';
   if (typeof value !== 'object' || value === null || !('data' in value) || !('dims' in value)) {
     throw typeError(name, 'a mask {data: Float32Array | Uint8Array, dims}', value);

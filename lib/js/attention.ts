@@ -57,7 +57,7 @@ function loadRows(plan: AttentionPlan, q: Float32Array, b: number, hk: number, r
   for (let r = 0; r < rows; r++) {
     const h = hk * group + Math.floor((r0 + r) / Sq), i = (r0 + r) % Sq;
     const qOff = b * plan.q.sb + h * plan.q.sh + i * plan.q.st;
-    for (let d = 0; d < D; d++) s.q[r * D + d] = scale * q[qOff + d];
+    for (let d = 0; d < D; d++) s.q[d * ROWS + r] = scale * q[qOff + d];
     let limit = total;
     if (mask) limit = Math.min(limit, mask.len);
     if (kvValid) limit = Math.min(limit, kvValid[b]);
@@ -93,39 +93,60 @@ function attendRows(plan: AttentionPlan, k: Float32Array, v: Float32Array, b: nu
   for (let j0 = 0; j0 < end; j0 += TILE) {
     const n = Math.min(TILE, end - j0);
     if (rows === ROWS) scores4(s.q, k, kBase + j0 * kSt, kSt, D, n, s.s);
-    else for (let r = 0; r < rows; r++) scores1(s.q, r * D, k, kBase + j0 * kSt, kSt, D, n, s.s, r * TILE);
+    else for (let r = 0; r < rows; r++) scores1(s.q, r, k, kBase + j0 * kSt, kSt, D, n, s.s);
     for (let r = 0; r < rows; r++) softmaxTile(plan, s, r, j0, n, qkOut);
     if (rows === ROWS) accumulate4(s.s, v, vBase + j0 * vSt, vSt, Dv, n, s.acc);
     else for (let r = 0; r < rows; r++) accumulate1(s.s, r * TILE, v, vBase + j0 * vSt, vSt, Dv, n, s.acc, r * Dv);
   }
 }
 
-/** out[r * TILE + j] = q_r . k_j for the 4 rows and n keys from kOff (k_j at kOff + j * kSt). */
+/**
+ * out[r * TILE + j] = q_r . k_j for the 4 rows and n keys from kOff (k_j at kOff + j * kSt), two keys
+ * per pass. q is interleaved (q[d * ROWS + r]) so the four rows' elements sit together.
+ */
 function scores4(q: Float64Array, k: Float32Array, kOff: number, kSt: number, D: number, n: number, out: Float64Array): void {
-  for (let j = 0; j < n; j++) {
+  let j = 0;
+  for (; j + 2 <= n; j += 2) {
+    const o0 = kOff + j * kSt, o1 = o0 + kSt;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+    for (let d = 0, e = 0; d < D; d++, e += ROWS) {
+      const a = k[o0 + d], c = k[o1 + d];
+      const x0 = q[e], x1 = q[e + 1], x2 = q[e + 2], x3 = q[e + 3];
+      s0 += x0 * a; s1 += x1 * a; s2 += x2 * a; s3 += x3 * a;
+      t0 += x0 * c; t1 += x1 * c; t2 += x2 * c; t3 += x3 * c;
+    }
+    out[j] = s0; out[TILE + j] = s1; out[2 * TILE + j] = s2; out[3 * TILE + j] = s3;
+    out[j + 1] = t0; out[TILE + j + 1] = t1; out[2 * TILE + j + 1] = t2; out[3 * TILE + j + 1] = t3;
+  }
+  if (j < n) {
     const o = kOff + j * kSt;
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (let d = 0; d < D; d++) {
-      const kd = k[o + d];
-      s0 += q[d] * kd;
-      s1 += q[D + d] * kd;
-      s2 += q[2 * D + d] * kd;
-      s3 += q[3 * D + d] * kd;
+    for (let d = 0, e = 0; d < D; d++, e += ROWS) {
+      const a = k[o + d];
+      s0 += q[e] * a; s1 += q[e + 1] * a; s2 += q[e + 2] * a; s3 += q[e + 3] * a;
     }
-    out[j] = s0;
-    out[TILE + j] = s1;
-    out[2 * TILE + j] = s2;
-    out[3 * TILE + j] = s3;
+    out[j] = s0; out[TILE + j] = s1; out[2 * TILE + j] = s2; out[3 * TILE + j] = s3;
   }
 }
 
-function scores1(q: Float64Array, qOff: number, k: Float32Array, kOff: number, kSt: number, D: number, n: number,
-  out: Float64Array, outOff: number): void {
-  for (let j = 0; j < n; j++) {
+/** out[r * TILE + j] = q_r . k_j for one row r (fewer than ROWS rows left), four keys per pass. */
+function scores1(q: Float64Array, r: number, k: Float32Array, kOff: number, kSt: number, D: number, n: number, out: Float64Array): void {
+  const base = r * TILE;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const o0 = kOff + j * kSt, o1 = o0 + kSt, o2 = o1 + kSt, o3 = o2 + kSt;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let d = 0, e = r; d < D; d++, e += ROWS) {
+      const x = q[e];
+      s0 += x * k[o0 + d]; s1 += x * k[o1 + d]; s2 += x * k[o2 + d]; s3 += x * k[o3 + d];
+    }
+    out[base + j] = s0; out[base + j + 1] = s1; out[base + j + 2] = s2; out[base + j + 3] = s3;
+  }
+  for (; j < n; j++) {
     const o = kOff + j * kSt;
     let s0 = 0;
-    for (let d = 0; d < D; d++) s0 += q[qOff + d] * k[o + d];
-    out[outOff + j] = s0;
+    for (let d = 0, e = r; d < D; d++, e += ROWS) s0 += q[e] * k[o + d];
+    out[base + j] = s0;
   }
 }
 
@@ -168,41 +189,49 @@ function softmaxTile(plan: AttentionPlan, s: Scratch, r: number, j0: number, n: 
   s.max[r] = mNew;
 }
 
-/** acc[r * Dv + d] += sum_j p[r * TILE + j] * v_j[d] for the 4 rows, two keys per pass. */
+/** acc[r * Dv + d] += sum_j p[r * TILE + j] * v_j[d] for the 4 rows, four keys per pass. */
 function accumulate4(p: Float64Array, v: Float32Array, vOff: number, vSt: number, Dv: number, n: number, acc: Float64Array): void {
+  const a1 = Dv, a2 = 2 * Dv, a3 = 3 * Dv, p1 = TILE, p2 = 2 * TILE, p3 = 3 * TILE;
   let j = 0;
-  for (; j + 2 <= n; j += 2) {
-    const a0 = p[j], a1 = p[TILE + j], a2 = p[2 * TILE + j], a3 = p[3 * TILE + j];
-    const b0 = p[j + 1], b1 = p[TILE + j + 1], b2 = p[2 * TILE + j + 1], b3 = p[3 * TILE + j + 1];
-    const o0 = vOff + j * vSt, o1 = o0 + vSt;
+  for (; j + 4 <= n; j += 4) {
+    const w00 = p[j], w01 = p[j + 1], w02 = p[j + 2], w03 = p[j + 3];
+    const w10 = p[p1 + j], w11 = p[p1 + j + 1], w12 = p[p1 + j + 2], w13 = p[p1 + j + 3];
+    const w20 = p[p2 + j], w21 = p[p2 + j + 1], w22 = p[p2 + j + 2], w23 = p[p2 + j + 3];
+    const w30 = p[p3 + j], w31 = p[p3 + j + 1], w32 = p[p3 + j + 2], w33 = p[p3 + j + 3];
+    const o0 = vOff + j * vSt, o1 = o0 + vSt, o2 = o1 + vSt, o3 = o2 + vSt;
     for (let d = 0; d < Dv; d++) {
-      const x = v[o0 + d], z = v[o1 + d];
-      acc[d] += a0 * x + b0 * z;
-      acc[Dv + d] += a1 * x + b1 * z;
-      acc[2 * Dv + d] += a2 * x + b2 * z;
-      acc[3 * Dv + d] += a3 * x + b3 * z;
+      const x0 = v[o0 + d], x1 = v[o1 + d], x2 = v[o2 + d], x3 = v[o3 + d];
+      acc[d] += w00 * x0 + w01 * x1 + w02 * x2 + w03 * x3;
+      acc[a1 + d] += w10 * x0 + w11 * x1 + w12 * x2 + w13 * x3;
+      acc[a2 + d] += w20 * x0 + w21 * x1 + w22 * x2 + w23 * x3;
+      acc[a3 + d] += w30 * x0 + w31 * x1 + w32 * x2 + w33 * x3;
     }
   }
   for (; j < n; j++) {
-    const a0 = p[j], a1 = p[TILE + j], a2 = p[2 * TILE + j], a3 = p[3 * TILE + j];
+    const w0 = p[j], w1 = p[p1 + j], w2 = p[p2 + j], w3 = p[p3 + j];
     const o = vOff + j * vSt;
     for (let d = 0; d < Dv; d++) {
       const x = v[o + d];
-      acc[d] += a0 * x;
-      acc[Dv + d] += a1 * x;
-      acc[2 * Dv + d] += a2 * x;
-      acc[3 * Dv + d] += a3 * x;
+      acc[d] += w0 * x;
+      acc[a1 + d] += w1 * x;
+      acc[a2 + d] += w2 * x;
+      acc[a3 + d] += w3 * x;
     }
   }
 }
 
+/** acc[accOff + d] += sum_j p[pOff + j] * v_j[d] for one row, four keys per pass. */
 function accumulate1(p: Float64Array, pOff: number, v: Float32Array, vOff: number, vSt: number, Dv: number, n: number,
   acc: Float64Array, accOff: number): void {
-  for (let j = 0; j < n; j++) {
-    const a = p[pOff + j];
-    if (a === 0) continue;
-    const o = vOff + j * vSt;
-    for (let d = 0; d < Dv; d++) acc[accOff + d] += a * v[o + d];
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const w0 = p[pOff + j], w1 = p[pOff + j + 1], w2 = p[pOff + j + 2], w3 = p[pOff + j + 3];
+    const o0 = vOff + j * vSt, o1 = o0 + vSt, o2 = o1 + vSt, o3 = o2 + vSt;
+    for (let d = 0; d < Dv; d++) acc[accOff + d] += w0 * v[o0 + d] + w1 * v[o1 + d] + w2 * v[o2 + d] + w3 * v[o3 + d];
+  }
+  for (; j < n; j++) {
+    const w = p[pOff + j], o = vOff + j * vSt;
+    for (let d = 0; d < Dv; d++) acc[accOff + d] += w * v[o + d];
   }
 }
 
