@@ -1,0 +1,73 @@
+// The 72 float32 ONNX backend node tests of the Attention operator (opset 23 and 24), converted to
+// JSON in test/fixtures/onnx-attention (provenance and format in its README.md). Expected values were computed by
+// ONNX in float64 and rounded to float32; tolerance 1e-4 absolute + 1e-3 relative, and non-finite
+// expected values (-Infinity in two qk_matmul_output cases) must match exactly.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+import { api, forEachBackend } from './helpers/backends';
+import { expectClose } from './helpers/oracle';
+
+const DIR = fileURLToPath(new URL('./fixtures/onnx-attention/', import.meta.url));
+const ATOL = 1e-4, RTOL = 1e-3;
+
+interface JsonTensor { dims: number[]; dtype: 'float32' | 'bool' | 'int64' | 'int32'; data: (number | boolean | string)[] }
+interface Case {
+  name: string;
+  opset: number;
+  attributes: Record<string, number | null>;
+  inputs: Record<string, JsonTensor | null>;
+  outputs: Record<string, JsonTensor | null>;
+}
+
+// Non-finite floats are the strings "Infinity", "-Infinity", "NaN"; bools are true/false.
+const num = (x: number | boolean | string) => Number(x);
+const floats = (t: JsonTensor) => ({ data: Float32Array.from(t.data, num), dims: t.dims });
+
+function mask(t: JsonTensor) {
+  return t.dtype === 'bool' ? { data: Uint8Array.from(t.data, num), dims: t.dims } : floats(t);
+}
+
+/** Attributes and optional inputs -> attention() options, as the README maps them. */
+function options(c: Case) {
+  const a = c.attributes, i = c.inputs;
+  const o: Record<string, unknown> = {};
+  if (a.is_causal !== null) o.isCausal = a.is_causal === 1;
+  if (a.scale !== null) o.scale = a.scale;
+  if (a.softcap !== null) o.softcap = a.softcap;
+  if (a.q_num_heads !== null) o.qNumHeads = a.q_num_heads;
+  if (a.kv_num_heads !== null) o.kvNumHeads = a.kv_num_heads;
+  // The model asks for qk_matmul_output by naming it; the attribute defaults to 0.
+  if (c.outputs.qk_matmul_output) o.qkMatmulOutputMode = a.qk_matmul_output_mode ?? 0;
+  if (i.attn_mask) o.attnMask = mask(i.attn_mask);
+  if (i.past_key) o.pastKey = floats(i.past_key);
+  if (i.past_value) o.pastValue = floats(i.past_value);
+  const nonpad = i.nonpad_kv_seqlen;
+  if (nonpad) o.nonpadKvSeqlen = nonpad.dtype === 'int64' ? BigInt64Array.from(nonpad.data, (x) => BigInt(x as number)) : Int32Array.from(nonpad.data, num);
+  return o;
+}
+
+const OUTPUTS = { Y: 'y', present_key: 'presentKey', present_value: 'presentValue', qk_matmul_output: 'qkMatmulOutput' } as const;
+
+const cases: Case[] = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
+  .map((f) => JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as Case);
+
+it('finds all 72 float32 conformance cases', () => {
+  expect(cases.length).toBe(72);
+});
+
+forEachBackend('ONNX Attention conformance', () => {
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const i = c.inputs;
+    const result = api.attention(floats(i.Q!), floats(i.K!), floats(i.V!), options(c) as never) as unknown as Record<string, { data: Float32Array; dims: number[] }>;
+    for (const [onnxName, ourName] of Object.entries(OUTPUTS)) {
+      const expected = c.outputs[onnxName];
+      if (!expected) continue;
+      const actual = result[ourName];
+      expect(actual, `${c.name}: ${ourName}`).toBeDefined();
+      expect(actual.dims, `${c.name}: ${ourName} dims`).toEqual(expected.dims);
+      expectClose(actual.data, expected.data.map(num), ATOL, RTOL, `${c.name}: ${ourName}`);
+    }
+  });
+});
