@@ -36,7 +36,10 @@ Napi::Value set_num_threads(const Napi::CallbackInfo& cb) {
 
 Napi::Value select_isa(const Napi::CallbackInfo& cb) {
   if (!cb[0].IsString()) throw_type_error(cb.Env(), "Expected string for isa");
-  return Napi::Boolean::New(cb.Env(), attn::select_isa(cb[0].As<Napi::String>().Utf8Value().c_str()));
+  const std::string isa = cb[0].As<Napi::String>().Utf8Value();
+  // c_str() would cut "scalar\0avx2" at the NUL and select "scalar".
+  if (isa.find('\0') != std::string::npos) return Napi::Boolean::New(cb.Env(), false);
+  return Napi::Boolean::New(cb.Env(), attn::select_isa(isa.c_str()));
 }
 
 }  // namespace

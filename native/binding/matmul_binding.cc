@@ -54,7 +54,8 @@ Napi::Value matmul(const Napi::CallbackInfo& cb) {
     for (size_t i = 0; i < args.batch_rank; ++i) {
       const double dims = info[i], as = info[args.batch_rank + i], bs = info[2 * args.batch_rank + i];
       for (double d : {dims, as, bs}) {
-        if (!(d >= 0) || d != static_cast<double>(static_cast<size_t>(d)) || d > 9007199254740992.0) {
+        // Range first: casting a double beyond size_t (1e300, Infinity) to size_t is UB.
+        if (!(d >= 0) || d > 9007199254740992.0 || d != static_cast<double>(static_cast<size_t>(d))) {
           throw_range_error(env, "Expected non-negative integers in batch");
         }
       }
