@@ -113,3 +113,67 @@ export function attentionRef(q: RefTensor, k: RefTensor, v: RefTensor, opts: Ref
   }
   return { y: y3, yDims: [B, Sq, Hq * Dv], presentKey: Kc.data, presentValue: Vc.data, qk };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Inputs for the attention tests
+
+/** Sizes of one attention call; `past` 0 means no pastKey/pastValue. */
+export interface Shape {
+  B: number;
+  Hq: number;
+  Hkv: number;
+  Sq: number;
+  Skv: number;
+  D: number;
+  Dv: number;
+  past: number;
+}
+
+export interface Inputs {
+  q: { data: Float32Array; dims: number[] };
+  k: { data: Float32Array; dims: number[] };
+  v: { data: Float32Array; dims: number[] };
+  /** qNumHeads/kvNumHeads for 3-D inputs, pastKey/pastValue when past > 0. */
+  opts: RefOptions;
+}
+
+/** Deterministic values in [-amp, amp) (mulberry32), seeded per tensor. */
+export function values(length: number, seed: number, amp = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296 * 2 - 1) * amp;
+  }
+  return out;
+}
+
+const prod = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
+
+/** q/k/v (and past) of a shape in the 4-D [B, H, S, d] or 3-D [B, S, H*d] layout. */
+export function makeInputs(s: Shape, rank: 3 | 4, seed = 1): Inputs {
+  const { B, Hq, Hkv, Sq, Skv, D, Dv, past } = s;
+  const dims = (H: number, S: number, d: number) => (rank === 4 ? [B, H, S, d] : [B, S, H * d]);
+  const t = (d: number[], n: number) => ({ data: values(prod(d), seed * 31 + n), dims: d });
+  const opts: RefOptions = rank === 3 ? { qNumHeads: Hq, kvNumHeads: Hkv } : {};
+  if (past > 0) {
+    opts.pastKey = t([B, Hkv, past, D], 4);
+    opts.pastValue = t([B, Hkv, past, Dv], 5);
+  }
+  return { q: t(dims(Hq, Sq, D), 1), k: t(dims(Hkv, Skv, D), 2), v: t(dims(Hkv, Skv, Dv), 3), opts };
+}
+
+/** A float mask in [-2, 2) with about one entry in seven -Infinity. */
+export function floatMask(dims: number[], seed: number): { data: Float32Array; dims: number[] } {
+  const data = values(prod(dims), seed, 2);
+  for (let i = 0; i < data.length; i++) if ((i * 5 + seed) % 7 === 0) data[i] = -Infinity;
+  return { data, dims };
+}
+
+/** A boolean mask, about 70% true. */
+export function boolMask(dims: number[], seed: number): { data: Uint8Array; dims: number[] } {
+  const noise = values(prod(dims), seed);
+  return { data: Uint8Array.from(noise, (x) => (x < 0.4 ? 1 : 0)), dims };
+}
