@@ -6,3 +6,5 @@ export { dot, matmul, linear } from './ops';
 export { attention, attentionAsync } from './attention';
 export { SafetensorsFile, writeSafetensors, ModelFileError } from './gpt/safetensors';
 export type { TensorEntry, SaveDtype } from './gpt/safetensors';
+export { attentionHeatmapSVG } from './heatmap';
+export type { HeatmapOptions } from './heatmap';
