@@ -4,6 +4,10 @@ export type { AttentionMask, AttentionOptions, AttentionResult, QkMatmulOutputMo
 export { getBackend, useBackend, backendInfo, setNumThreads, getNumThreads, setSimd } from './backend';
 export { dot, matmul, linear } from './ops';
 export { attention, attentionAsync } from './attention';
+export { MultiHeadAttention } from './mha';
+export type { MultiHeadAttentionForwardOptions } from './mha';
+export { KVCache } from './kv-cache';
+export type { MultiHeadAttentionConfig, MultiHeadAttentionWeights, KVCacheConfig } from './validate-layers';
 export { SafetensorsFile, writeSafetensors, ModelFileError } from './gpt/safetensors';
 export type { TensorEntry, SaveDtype } from './gpt/safetensors';
 export { attentionHeatmapSVG } from './heatmap';

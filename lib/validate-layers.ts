@@ -1,0 +1,262 @@
+// Validation for the layer modules (MultiHeadAttention, KVCache): configs and weights are checked
+// once at construction and folded into frozen plans; each forward call is checked against the
+// plan and the cache before either backend runs. Sizes are derived from the weights, never
+// trusted from the config, so every mismatch names the weight and both shapes.
+import { formatDims, rangeError, shapeError, typeError } from './errors';
+import type { AttentionMask, BackendName, Tensor } from './types';
+import { checkBoolean, checkOptions, checkTensor } from './validate';
+import { checkMask, type AttentionPlan, type MaskView } from './validate-attention';
+
+/** `new MultiHeadAttention(config, weights)`: the head counts and attention options. */
+export interface MultiHeadAttentionConfig {
+  /** Query heads; headDim = wq.dims[1] / numHeads. */
+  numHeads: number;
+  /** Key/value heads, a divisor of numHeads. Default numHeads (MHA); 1 is multi-query attention. */
+  numKVHeads?: number;
+  /** Query i sees key j only when j <= i (+ the cached positions). Default true. */
+  causal?: boolean;
+  /** Multiplies Q K^T. Default 1 / sqrt(headDim). */
+  scale?: number;
+}
+
+/** Projection weights, `y = x @ W + b` with W of dims [in, out]. Biases are 1-D (Tensor or Float32Array). */
+export interface MultiHeadAttentionWeights {
+  /** [dIn, numHeads * headDim] */
+  wq: Tensor;
+  /** [dIn, numKVHeads * headDim] */
+  wk: Tensor;
+  /** [dIn, numKVHeads * headDim] */
+  wv: Tensor;
+  /** [numHeads * headDim, dOut]; absent: no output projection (dOut = numHeads * headDim). */
+  wo?: Tensor;
+  bq?: Tensor | Float32Array;
+  bk?: Tensor | Float32Array;
+  bv?: Tensor | Float32Array;
+  /** Only together with wo. */
+  bo?: Tensor | Float32Array;
+}
+
+/** `new KVCache(config)`: the cache holds [batch, numKVHeads, maxSeqLen, headDim] keys and values. */
+export interface KVCacheConfig {
+  batch: number;
+  numKVHeads: number;
+  headDim: number;
+  maxSeqLen: number;
+}
+
+/** A layer's sizes, all derived from its weights. */
+export interface MhaPlan {
+  readonly dIn: number;
+  readonly dOut: number;
+  readonly numHeads: number;
+  readonly numKVHeads: number;
+  readonly headDim: number;
+  readonly causal: boolean;
+  readonly scale: number;
+  /** [dIn, dOut, numHeads, numKVHeads, headDim, causal, scale] for the native layer. */
+  readonly nativeParams: Float64Array;
+}
+
+export interface MhaWeightArrays {
+  readonly wq: Float32Array;
+  readonly wk: Float32Array;
+  readonly wv: Float32Array;
+  readonly wo: Float32Array | null;
+  readonly bq: Float32Array | null;
+  readonly bk: Float32Array | null;
+  readonly bv: Float32Array | null;
+  readonly bo: Float32Array | null;
+}
+
+/** What a forward call needs to know about the cache it was given. */
+export interface CacheState {
+  readonly backend: BackendName;
+  readonly disposed: boolean;
+  readonly batch: number;
+  readonly numKVHeads: number;
+  readonly headDim: number;
+  readonly maxSeqLen: number;
+  readonly length: number;
+}
+
+/** One forward call: sizes, where its queries sit, and the mask seen over [B, numHeads, S, total]. */
+export interface MhaCallPlan {
+  readonly B: number;
+  readonly S: number;
+  /** Cached positions before this call (0 without a cache). */
+  readonly past: number;
+  readonly total: number;
+  readonly mask: MaskView | null;
+  /** [sb, sh, sq, len] for the native layer, or null. */
+  readonly maskStrides: Float64Array | null;
+  readonly outDims: readonly number[];
+}
+
+// Causal offsets reach the kernels as int32, so positions must fit in one.
+export const MAX_SEQ_LEN = 0x7fffffff;
+
+const CONFIG_KEYS = ['numHeads', 'numKVHeads', 'causal', 'scale'] as const;
+const WEIGHT_KEYS = ['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo'] as const;
+const CACHE_KEYS = ['batch', 'numKVHeads', 'headDim', 'maxSeqLen'] as const;
+const FORWARD_KEYS = ['cache', 'attnMask'] as const;
+
+function requiredObject(value: unknown, name: string, allowed: readonly string[]): Record<string, unknown> {
+  if (value === undefined) throw typeError(name, `an object with ${allowed.join(', ')}`, value);
+  return checkOptions(value, name, allowed);
+}
+
+export function checkPositiveInteger(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number') throw typeError(name, 'a positive integer', value);
+  if (!Number.isInteger(value) || value < 1 || value > max) throw rangeError(name, `an integer in [1, ${max}]`, String(value));
+  return value;
+}
+
+function checkMatrix(value: unknown, name: string, expected: string): Tensor {
+  const t = checkTensor(value, name);
+  if (t.dims.length !== 2) throw shapeError(name, `2-D dims ${expected}`, `dims ${formatDims(t.dims)}`);
+  return t;
+}
+
+function checkVector(value: unknown, name: string, n: number, why: string): Float32Array | null {
+  if (value === undefined || value === null) return null;
+  const t = checkTensor(value, name, true);
+  if (t.dims.length !== 1 || t.dims[0] !== n) throw shapeError(name, `dims [${n}] (${why})`, `dims ${formatDims(t.dims)}`);
+  return t.data;
+}
+
+/** Checks a layer's config and weights; throws naming the offending field and shapes. */
+export function validateMha(config: unknown, weights: unknown): { plan: MhaPlan; weights: MhaWeightArrays } {
+  const c = requiredObject(config, 'config', CONFIG_KEYS);
+  const w = requiredObject(weights, 'weights', WEIGHT_KEYS);
+  const Hq = checkPositiveInteger(c.numHeads, 'config.numHeads');
+  const Hkv = c.numKVHeads === undefined ? Hq : checkPositiveInteger(c.numKVHeads, 'config.numKVHeads');
+  if (Hq % Hkv !== 0) throw rangeError('config.numKVHeads', `a divisor of numHeads = ${Hq}`, String(Hkv));
+  const causal = checkBoolean(c.causal, 'config.causal', true);
+  if (c.scale !== undefined) {
+    if (typeof c.scale !== 'number') throw typeError('config.scale', 'a finite number', c.scale);
+    if (!Number.isFinite(c.scale)) throw rangeError('config.scale', 'a finite number', String(c.scale));
+  }
+
+  const wq = checkMatrix(w.wq, 'weights.wq', '[dIn, numHeads * headDim]');
+  const [dIn, qWidth] = wq.dims;
+  if (qWidth % Hq !== 0) {
+    throw shapeError('weights.wq', `dims [dIn, numHeads * headDim] with a second dim divisible by numHeads = ${Hq}`, `dims ${formatDims(wq.dims)}`);
+  }
+  const D = qWidth / Hq, kvWidth = Hkv * D;
+  const kvExpected = `[${dIn}, ${kvWidth}] (dIn = ${dIn} from weights.wq, numKVHeads * headDim = ${Hkv} * ${D})`;
+  const wk = checkMatrix(w.wk, 'weights.wk', kvExpected);
+  if (wk.dims[0] !== dIn || wk.dims[1] !== kvWidth) throw shapeError('weights.wk', `dims ${kvExpected}`, `dims ${formatDims(wk.dims)}`);
+  const wv = checkMatrix(w.wv, 'weights.wv', kvExpected);
+  if (wv.dims[0] !== dIn || wv.dims[1] !== kvWidth) throw shapeError('weights.wv', `dims ${kvExpected}`, `dims ${formatDims(wv.dims)}`);
+  let wo: Tensor | null = null;
+  if (w.wo !== undefined && w.wo !== null) {
+    const oExpected = `[${qWidth}, dOut] (numHeads * headDim = ${Hq} * ${D})`;
+    wo = checkMatrix(w.wo, 'weights.wo', oExpected);
+    if (wo.dims[0] !== qWidth) throw shapeError('weights.wo', `dims ${oExpected}`, `dims ${formatDims(wo.dims)}`);
+  } else if (w.bo !== undefined && w.bo !== null) {
+    throw typeError('weights.bo', 'undefined (there is no weights.wo to add it to)', w.bo);
+  }
+  const dOut = wo ? wo.dims[1] : qWidth;
+  const bq = checkVector(w.bq, 'weights.bq', qWidth, `numHeads * headDim = ${Hq} * ${D}`);
+  const bk = checkVector(w.bk, 'weights.bk', kvWidth, `numKVHeads * headDim = ${Hkv} * ${D}`);
+  const bv = checkVector(w.bv, 'weights.bv', kvWidth, `numKVHeads * headDim = ${Hkv} * ${D}`);
+  const bo = checkVector(w.bo, 'weights.bo', dOut, 'dOut, dim 1 of weights.wo');
+
+  const scale = c.scale === undefined ? 1 / Math.sqrt(D) : (c.scale as number);
+  const nativeParams = Float64Array.of(dIn, dOut, Hq, Hkv, D, causal ? 1 : 0, scale);
+  const plan: MhaPlan = Object.freeze({ dIn, dOut, numHeads: Hq, numKVHeads: Hkv, headDim: D, causal, scale, nativeParams });
+  const arrays: MhaWeightArrays = Object.freeze({ wq: wq.data, wk: wk.data, wv: wv.data, wo: wo ? wo.data : null, bq, bk, bv, bo });
+  return { plan, weights: arrays };
+}
+
+/** Checks `new KVCache(config)`. */
+export function validateKVCacheConfig(config: unknown): KVCacheConfig {
+  const c = requiredObject(config, 'config', CACHE_KEYS);
+  const batch = checkPositiveInteger(c.batch, 'config.batch');
+  const numKVHeads = checkPositiveInteger(c.numKVHeads, 'config.numKVHeads');
+  const headDim = checkPositiveInteger(c.headDim, 'config.headDim');
+  const maxSeqLen = checkPositiveInteger(c.maxSeqLen, 'config.maxSeqLen', MAX_SEQ_LEN);
+  if (batch * numKVHeads * headDim * maxSeqLen > Number.MAX_SAFE_INTEGER) {
+    throw rangeError('config', 'batch * numKVHeads * headDim * maxSeqLen of at most 2^53 - 1', `${batch} * ${numKVHeads} * ${headDim} * ${maxSeqLen}`);
+  }
+  return Object.freeze({ batch, numKVHeads, headDim, maxSeqLen });
+}
+
+/** Checks `truncate(n)` against the cache's current length. */
+export function checkTruncate(n: unknown, length: number): number {
+  if (typeof n !== 'number') throw typeError('n', `an integer in [0, ${length}] (the cache length)`, n);
+  if (!Number.isInteger(n) || n < 0 || n > length) throw rangeError('n', `an integer in [0, ${length}] (the cache length)`, String(n));
+  return n;
+}
+
+/** The error for a disposed cache (any use after dispose()). */
+export function disposedError(): Error {
+  return Object.assign(new Error('This KVCache has been disposed; create a new one'), { code: 'ERR_ATTN_INVALID_VALUE' });
+}
+
+function backendMismatch(layer: BackendName, cache: BackendName): TypeError {
+  return Object.assign(
+    new TypeError(`Expected a KVCache created with the ${layer} backend (like this layer) for opts.cache but received one created with the ${cache} backend`),
+    { code: 'ERR_ATTN_INVALID_TYPE' },
+  );
+}
+
+/**
+ * Checks one forward call: x [B, S, dIn], the options, the cache (same backend, matching sizes,
+ * room for S more positions) and the mask over [B, numHeads, S, past + S]. Throws before any
+ * state changes.
+ */
+export function validateMhaForward(plan: MhaPlan, backend: BackendName, x: unknown, opts: unknown,
+  cache: CacheState | null): { call: MhaCallPlan; x: Float32Array } {
+  const tx = checkTensor(x, 'x');
+  const o = checkOptions(opts, 'opts', FORWARD_KEYS);
+  if (tx.dims.length !== 3 || tx.dims[2] !== plan.dIn) {
+    throw shapeError('x', `dims [B, S, ${plan.dIn}] (dIn = dim 0 of weights.wq)`, `dims ${formatDims(tx.dims)}`);
+  }
+  const [B, S] = tx.dims;
+  let past = 0;
+  if (cache) {
+    if (cache.disposed) throw disposedError();
+    if (cache.backend !== backend) throw backendMismatch(backend, cache.backend);
+    const wanted = `batch ${B}, numKVHeads ${plan.numKVHeads}, headDim ${plan.headDim} (from x and this layer)`;
+    const got = `batch ${cache.batch}, numKVHeads ${cache.numKVHeads}, headDim ${cache.headDim}`;
+    if (cache.batch !== B || cache.numKVHeads !== plan.numKVHeads || cache.headDim !== plan.headDim) {
+      throw shapeError('opts.cache', `a KVCache with ${wanted}`, `one with ${got}`);
+    }
+    if (cache.length + S > cache.maxSeqLen) {
+      throw rangeError('x', `at most ${cache.maxSeqLen - cache.length} new positions (the cache holds ${cache.length} of maxSeqLen ${cache.maxSeqLen})`,
+        `dims ${formatDims(tx.dims)} (${S} positions)`, 'ERR_ATTN_CACHE_FULL');
+    }
+    past = cache.length;
+  }
+  const total = past + S;
+  const mask = o.attnMask === undefined ? null : checkMask(o.attnMask as AttentionMask, B, plan.numHeads, S, total);
+  const maskStrides = mask ? Float64Array.of(mask.sb, mask.sh, mask.sq, mask.len) : null;
+  const call: MhaCallPlan = Object.freeze({ B, S, past, total, mask, maskStrides, outDims: Object.freeze([B, S, plan.dOut]) });
+  return { call, x: tx.data };
+}
+
+/**
+ * The attention step of a layer as an attention() plan for the JS kernel: q and y are the
+ * [B, S, H * D] projections, k/v either the new [B, S, Hkv * D] projections or the cache's
+ * [B, Hkv, maxSeqLen, D] storage (cacheMaxLen > 0), read in place.
+ */
+export function layerAttentionPlan(plan: MhaPlan, call: MhaCallPlan, cacheMaxLen: number): AttentionPlan {
+  const { B, S, past, total, mask } = call;
+  const { numHeads: Hq, numKVHeads: Hkv, headDim: D, causal, scale } = plan;
+  const heads = (H: number) => Object.freeze({ sb: S * H * D, sh: D, st: H * D });
+  const kv = cacheMaxLen > 0 ? Object.freeze({ sb: Hkv * cacheMaxLen * D, sh: cacheMaxLen * D, st: D }) : heads(Hkv);
+  const q = heads(Hq);
+  const causalOffset = causal ? new Int32Array(B).fill(past) : null;
+  const nativeParams = Float64Array.of(
+    B, Hq, Hkv, S, total, D, D,
+    q.sb, q.sh, q.st, kv.sb, kv.sh, kv.st, kv.sb, kv.sh, kv.st, q.sb, q.sh, q.st,
+    mask ? mask.sb : 0, mask ? mask.sh : 0, mask ? mask.sq : 0, mask ? mask.len : 0,
+    scale, 0, causal ? 1 : 0, -1,
+  );
+  return Object.freeze({
+    rank: 3, B, Hq, Hkv, Sq: S, Skv: S, past, total, D, Dv: D, scale, softcap: 0, causal, qkMode: -1,
+    q, k: kv, v: kv, y: q, mask, kvValid: null, causalOffset,
+    yDims: Object.freeze([B, S, Hq * D]), presentKeyDims: null, presentValueDims: null, qkDims: null, nativeParams,
+  });
+}
