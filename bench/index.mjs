@@ -1,0 +1,568 @@
+// `npm run bench`: every workload of bench/workloads.mjs, native vs JS (and onnxruntime-node with
+// --peers), timed with the `benchmark` package. Variants are interleaved in rounds (native, JS, ort,
+// then the next round in another order) and each figure is the median of all samples, because
+// this machine is shared and noisy. Percentages are of limits measured here by a native probe.
+//
+// Usage: npm run bench -- [filter ...] [--peers] [--quick] [--json <path>] [--threads <n>]
+//                         [--rounds <n>] [--js-all] [--no-js] [--list]
+//   filter   workload ids or words of their titles/groups, case-insensitive (M1, a3, decode, gpt)
+import Benchmark from 'benchmark';
+import cliProgress from 'cli-progress';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { formatMs, formatTable, median, renderChart, resultsPath, summarize, writeJson, VARIANTS } from './report.mjs';
+import { workloads } from './workloads.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.join(here, '..');
+
+const { values: opts, positionals: filters } = parseArgs({
+  allowPositionals: true,
+  options: {
+    peers: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    threads: { type: 'string' },
+    rounds: { type: 'string' },
+    'js-all': { type: 'boolean', default: false },
+    'no-js': { type: 'boolean', default: false },
+    list: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+    // Internal: one variant of one workload in a fresh process (peak RSS of that variant alone).
+    child: { type: 'string' },
+    variant: { type: 'string' },
+    candidate: { type: 'string' },
+  },
+});
+
+// Per round and variant: Benchmark.js's maxTime (seconds) and minSamples.
+const timing = opts.quick
+  ? { rounds: 1, maxTime: 0.25, minSamples: 2 }
+  : { rounds: 3, maxTime: 1, minSamples: 3 };
+if (opts.rounds) timing.rounds = positiveInt(opts.rounds, '--rounds');
+
+function positiveInt(text, name) {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`${name} expects a positive integer, got ${JSON.stringify(text)}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+if (opts.help) {
+  console.log(`npm run bench -- [filter ...] [options]
+  filter          workload ids or words of their titles/groups, case-insensitive (M1, a3, decode, gpt)
+  --peers         also run onnxruntime-node (outputs checked against ours first)
+  --quick         one short round per variant; skips single-call JS runs
+  --json <path>   write the results there (default bench/results/<date>-<machine>.json)
+  --threads <n>   native and onnxruntime threads (default: all CPUs)
+  --rounds <n>    interleaved rounds per variant (default 3, --quick 1)
+  --js-all        also run JS where it is skipped by default (minutes per call)
+  --no-js         skip every JS run
+  --list          list the workloads`);
+  process.exit(0);
+}
+
+function selected(w) {
+  if (filters.length === 0) return true;
+  const hay = `${w.id} ${w.group} ${w.title}`.toLowerCase();
+  return filters.some((f) => w.id.toLowerCase() === f.toLowerCase() || hay.includes(f.toLowerCase()));
+}
+
+if (opts.list) {
+  for (const w of workloads) console.log(`${w.id.padEnd(4)} ${w.group.padEnd(9)} ${w.title}`);
+  process.exit(0);
+}
+
+async function loadPackage() {
+  const entry = path.join(root, 'dist', 'index.mjs');
+  if (!fs.existsSync(entry)) {
+    console.error('dist/ is missing: run `npm run build:ts` first (`npm run bench` does it for you).');
+    process.exit(2);
+  }
+  return import(entry);
+}
+
+/** The addon itself, for the private probes (the package does not re-export them). */
+function nativeBinding(api) {
+  const file = api.backendInfo().binaryPath;
+  return file ? createRequire(import.meta.url)(file) : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing with Benchmark.js. Slow or async calls run in deferred mode: Benchmark.js's plain mode
+// calls the function once more untimed on every cycle (its "pretest"), which doubles the cost of
+// a call that takes seconds; deferred mode has no pretest and a few microseconds of overhead,
+// negligible next to a call of milliseconds.
+
+function measure(name, fn, { isAsync, slow, maxTime, minSamples, onCycle }) {
+  return new Promise((resolve, reject) => {
+    let failure = null;
+    const options = { maxTime, minSamples, initCount: 1, onCycle };
+    let bench;
+    if (isAsync) {
+      bench = new Benchmark(name, {
+        ...options,
+        defer: true,
+        fn: (deferred) => fn().then(() => deferred.resolve(), (err) => {
+          failure = err;
+          deferred.benchmark.abort();
+          deferred.resolve();
+        }),
+      });
+    } else if (slow) {
+      bench = new Benchmark(name, { ...options, defer: true, fn: (deferred) => { fn(); deferred.resolve(); } });
+    } else {
+      bench = new Benchmark(name, { ...options, fn });
+    }
+    bench.on('complete', () => {
+      if (failure || bench.error) reject(failure ?? bench.error);
+      else resolve(bench.stats.sample.slice());
+    });
+    bench.run({ async: true });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Output checks: native against JS (or the JS-free reference when JS is skipped), the peer
+// against ours. Relative to the largest reference magnitude, so sums of 1024 terms and
+// probabilities in [0, 1] use one rule.
+
+function compare(actual, expected, tol) {
+  if (ArrayBuffer.isView(actual) && actual.constructor !== Float32Array) {
+    const same = actual.length === expected.length && actual.every((x, i) => x === expected[i]);
+    return { ok: same, detail: same ? 'same tokens' : 'tokens differ' };
+  }
+  if (actual.length !== expected.length) return { ok: false, detail: `length ${actual.length} vs ${expected.length}` };
+  let maxDiff = 0, scale = 0, bad = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= maxDiff)) maxDiff = Number.isNaN(d) ? Infinity : Math.max(maxDiff, d);
+    scale = Math.max(scale, Math.abs(expected[i]));
+    if (Number.isNaN(d)) bad++;
+  }
+  const rel = maxDiff / Math.max(scale, 1e-30);
+  return { ok: bad === 0 && rel <= tol, detail: `max rel err ${rel.toExponential(1)}`, maxRelErr: rel };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress: a bar on a terminal, one line per finished run otherwise (CI logs).
+
+function createProgress(planned) {
+  let total = planned;
+  const tty = process.stderr.isTTY;
+  let done = 0;
+  const bar = tty
+    ? new cliProgress.SingleBar({
+      format: ' {bar} {value}/{total} runs | {task} | {samples} samples, {last}',
+      stream: process.stderr, hideCursor: true, clearOnComplete: true, barsize: 24,
+    }, cliProgress.Presets.shades_classic)
+    : null;
+  bar?.start(total, 0, { task: 'starting', samples: 0, last: '-' });
+  return {
+    cycle(task, samples, last) {
+      bar?.update(done, { task, samples, last });
+    },
+    finished(task, samples) {
+      done++;
+      const last = samples.length ? formatMs(median(samples) * 1e3) : '-';
+      if (bar) bar.update(done, { task, samples: samples.length, last });
+      else process.stderr.write(`[${done}/${total}] ${task}: ${samples.length} samples, median ${last}\n`);
+    },
+    // A run planned but not made (a variant that failed or was cut to one call).
+    drop(n) {
+      total -= n;
+      bar?.setTotal(total);
+    },
+    note(text) {
+      if (bar) {
+        process.stderr.clearLine?.(0);
+        process.stderr.cursorTo?.(0);
+      }
+      process.stderr.write(`${text}\n`);
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Variants of one workload in this process.
+
+function jsPolicy(w) {
+  if (opts['no-js']) return { mode: 'skip', reason: '--no-js' };
+  if (opts['js-all']) return { mode: 'full' };
+  if (w.js.mode === 'skip') return { mode: 'skip', reason: `${w.js.note}; --js-all runs it` };
+  if (w.js.mode === 'once' && opts.quick) return { mode: 'skip', reason: `${w.js.note}; skipped with --quick` };
+  return w.js;
+}
+
+/** Builds the callable for a backend variant; an object-holding workload binds to the backend now. */
+function bindOurs(api, w, data, backend) {
+  api.useBackend(backend);
+  const fn = w.ours(api, data);
+  return () => {
+    api.useBackend(backend);
+    return fn();
+  };
+}
+
+async function pickOrtCandidate(peer, specs, progress, w) {
+  const sessions = [];
+  for (const spec of specs) sessions.push(await peer.session(spec));
+  if (sessions.length === 1) return { session: sessions[0], index: 0 };
+  // A short interleaved trial (3 x 3 calls) decides which form onnxruntime runs fastest.
+  const times = sessions.map(() => []);
+  for (let round = 0; round < 3; round++) {
+    for (const [i, s] of sessions.entries()) {
+      await s.run();
+      const t0 = process.hrtime.bigint();
+      for (let j = 0; j < 3; j++) await s.run();
+      times[i].push(Number(process.hrtime.bigint() - t0) / 3e9);
+    }
+  }
+  const medians = times.map(median);
+  const best = medians.indexOf(Math.min(...medians));
+  progress.note(`  ${w.id} onnxruntime forms: ${sessions.map((s, i) => `${s.label} ${formatMs(medians[i] * 1e3)}`).join(', ')} -> ${sessions[best].label}`);
+  sessions.forEach((s, i) => i !== best && s.release());
+  return { session: sessions[best], index: best };
+}
+
+function childRun(w, variant, candidate) {
+  const args = [fileURLToPath(import.meta.url), '--child', w.id, '--variant', variant, '--rounds', String(timing.rounds)];
+  if (opts.threads) args.push('--threads', opts.threads);
+  if (opts.quick) args.push('--quick');
+  if (candidate !== undefined) args.push('--candidate', String(candidate));
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  const last = r.stdout.trim().split('\n').pop();
+  if (r.status !== 0 || !last?.startsWith('{')) {
+    throw new Error(`child process for ${w.id} ${variant} failed (status ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+  return JSON.parse(last);
+}
+
+async function runWorkload(w, ctx) {
+  const { api, peer, limits, progress } = ctx;
+  const result = { id: w.id, title: w.title, group: w.group, unit: w.unit, amount: w.amount, variants: {} };
+  if (w.bytesPerToken) result.bytesPerToken = w.bytesPerToken;
+
+  const missing = w.needs.filter((name) => typeof api[name] !== 'function');
+  if (missing.length) {
+    result.skipped = `needs ${missing.join(', ')} (not exported by the package yet)`;
+    return result;
+  }
+  const data = w.data();
+  if (w.variantLabel) result.note = `ours: ${w.variantLabel(api)}`;
+  if (w.setupNote) result.note = [result.note, w.setupNote].filter(Boolean).join('; ');
+
+  // Each runnable variant: { fn, isAsync, output }.
+  const runs = {};
+  if (ctx.nativeLoaded) {
+    try {
+      runs.native = { fn: bindOurs(api, w, data, 'native') };
+    } catch (err) {
+      result.variants.native = { error: err.message };
+    }
+  } else {
+    result.variants.native = { skipped: 'native addon not loaded (see backendInfo above)' };
+  }
+  const js = jsPolicy(w);
+  if (js.mode === 'skip') {
+    result.variants.js = { skipped: js.reason };
+  } else {
+    try {
+      runs.js = { fn: bindOurs(api, w, data, 'js'), once: js.mode === 'once' };
+    } catch (err) {
+      result.variants.js = { error: err.message };
+    }
+  }
+  let ortCandidate;
+  if (peer && w.peer) {
+    try {
+      const picked = await pickOrtCandidate(peer, w.peer(peer, data), progress, w);
+      ortCandidate = picked.index;
+      runs.ort = { fn: picked.session.run, isAsync: true, label: picked.session.label, session: picked.session };
+    } catch (err) {
+      result.variants.ort = { error: err.message.split('\n')[0] };
+    }
+  } else if (ctx.peerReason) {
+    result.variants.ort = { skipped: ctx.peerReason };
+  } else if (peer) {
+    result.variants.ort = { skipped: 'no onnxruntime equivalent' };
+  }
+
+  // Warm-up call per variant: JIT, first touch, lazy init; its output is what gets checked and
+  // its duration decides the timing mode.
+  for (const [v, run] of Object.entries(runs)) {
+    try {
+      const t0 = process.hrtime.bigint();
+      run.output = run.isAsync ? await run.session.output() : run.fn();
+      run.warmMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (run.output && !ArrayBuffer.isView(run.output)) run.output = run.output.data ?? run.output;
+    } catch (err) {
+      result.variants[v] = { error: err.message.split('\n')[0] };
+      delete runs[v];
+      progress.drop(w.child ? 1 : v === 'js' && w.js.mode === 'once' ? 1 : timing.rounds);
+    }
+  }
+  // Calls of seconds get one sample per round (JS: one in all) so the whole run stays in minutes.
+  if (runs.js && !runs.js.once && runs.js.warmMs > 3000) {
+    runs.js.once = true;
+    runs.js.label = `single call: ${(runs.js.warmMs / 1000).toFixed(1)} s in warm-up`;
+    if (!w.child) progress.drop(timing.rounds - 1);
+  }
+  const reference = runs.js?.output ?? runs.native?.output;
+  const checks = {};
+  if (runs.native && runs.js) checks.native = compare(runs.native.output, runs.js.output, w.tol || 0);
+  if (runs.ort && reference) checks.ort = compare(runs.ort.output, runs.native?.output ?? reference, w.tol || 1e-4);
+  for (const v of Object.keys(runs)) runs[v].output = null;
+
+  const samples = Object.fromEntries(Object.keys(runs).map((v) => [v, []]));
+  const rss = {};
+  const order = VARIANTS.filter((v) => runs[v]);
+  if (w.child) {
+    for (const v of order) {
+      try {
+        const child = childRun(w, v, v === 'ort' ? ortCandidate : undefined);
+        samples[v] = child.samples;
+        rss[v] = { peakMB: child.peakRssMB, baseMB: child.baseRssMB, deltaMB: child.peakRssMB - child.baseRssMB };
+      } catch (err) {
+        result.variants[v] = { error: err.message };
+        delete runs[v];
+      }
+      progress.finished(`${w.id} ${v} (own process)`, samples[v] ?? []);
+    }
+  } else {
+    for (let round = 0; round < timing.rounds; round++) {
+      // Rotate the order every round so no variant always runs right after another one.
+      const rotated = order.map((_, i) => order[(i + round) % order.length]);
+      for (const v of rotated) {
+        const run = runs[v];
+        if (!run || (run.once && round > 0)) continue;
+        const task = `${w.id} ${v} round ${round + 1}/${timing.rounds}`;
+        try {
+          const got = await measure(task, run.fn, {
+            isAsync: run.isAsync,
+            slow: run.warmMs > 2,
+            maxTime: run.once ? 0 : timing.maxTime,
+            minSamples: run.once || run.warmMs > 1000 ? 1 : timing.minSamples,
+            onCycle: (e) => progress.cycle(task, e.target.stats.sample.length, formatMs(e.target.times.period * 1e3)),
+          });
+          samples[v].push(...got);
+        } catch (err) {
+          result.variants[v] = { error: err.message.split('\n')[0] };
+          delete runs[v];
+        }
+        progress.finished(task, samples[v]);
+        // Lets onnxruntime's spinning worker threads settle before the next variant runs.
+        await sleep(20);
+      }
+    }
+  }
+  runs.ort?.session.release();
+
+  for (const v of VARIANTS) {
+    if (!runs[v] || !samples[v]?.length) continue;
+    result.variants[v] = {
+      label: runs[v].label ?? (v === 'js' && runs[v].once ? 'single call' : undefined),
+      stats: summarize(w, samples[v], limits),
+      check: checks[v],
+      rss: rss[v],
+      samplesMs: samples[v].map((s) => +(s * 1e3).toPrecision(5)),
+    };
+  }
+  const ms = (v) => result.variants[v]?.stats?.medianMs;
+  result.speedup = {
+    vsJs: ms('native') && ms('js') ? ms('js') / ms('native') : null,
+    vsOrt: ms('native') && ms('ort') ? ms('ort') / ms('native') : null,
+  };
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child mode: one variant of one workload, timed, with this process's peak RSS.
+
+async function childMain() {
+  const w = workloads.find((x) => x.id === opts.child);
+  if (!w) throw new Error(`unknown workload ${opts.child}`);
+  const data = w.data();
+  let fn, isAsync = false;
+  if (opts.variant === 'ort') {
+    const { loadOnnxRuntime, createPeer } = await import('./peers/onnxruntime.mjs');
+    const loaded = await loadOnnxRuntime();
+    if (loaded.error) throw new Error(loaded.error);
+    const threads = opts.threads ? positiveInt(opts.threads, '--threads') : os.availableParallelism();
+    const peer = createPeer(loaded.ort, { threads });
+    const session = await peer.session(w.peer(peer, data)[Number(opts.candidate ?? 0)]);
+    fn = session.run;
+    isAsync = true;
+  } else {
+    const api = await loadPackage();
+    if (opts.threads) api.setNumThreads(positiveInt(opts.threads, '--threads'));
+    fn = bindOurs(api, w, data, opts.variant);
+  }
+  const baseRssMB = process.memoryUsage().rss / 2 ** 20;
+  const t0 = process.hrtime.bigint();
+  if (isAsync) await fn();
+  else fn();
+  const slow = Number(process.hrtime.bigint() - t0) / 1e6 > 2;
+  const samples = [];
+  for (let round = 0; round < timing.rounds; round++) {
+    samples.push(...await measure(w.id, fn, { isAsync, slow, maxTime: timing.maxTime, minSamples: timing.minSamples }));
+  }
+  const peakRssMB = process.resourceUsage().maxRSS / 1024;
+  console.log(JSON.stringify({ samples, baseRssMB, peakRssMB }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine limits. The best of many short trials: on a shared machine a short trial is more likely
+// to find the cores free, and a trial can only be slowed down by others, never sped up. The FMA
+// peak is the larger of all threads measured together and one thread times the thread count
+// (each core has its own FMA units; the all-thread figure is lower only when a core is busy).
+// Bandwidth is shared by the cores, so it is only measured with all threads.
+
+function measureLimits(binding, threads) {
+  const calls = opts.quick ? 2 : 4;
+  let all = { gflops: 0 }, one = { gflops: 0 }, bandwidth = { gbps: 0 };
+  for (let i = 0; i < calls; i++) {
+    const a = binding._probePeak(threads, 0.03);
+    const b = binding._probePeak(1, 0.03);
+    const c = binding._probeBandwidth(threads, 256 * 2 ** 20);
+    if (a.gflops > all.gflops) all = a;
+    if (b.gflops > one.gflops) one = b;
+    if (c.gbps > bandwidth.gbps) bandwidth = c;
+  }
+  return {
+    peakGflops: Math.max(all.gflops, one.gflops * threads),
+    peakAllThreads: all.gflops,
+    peakOneThread: one.gflops,
+    peakKernel: all.kernel,
+    bandwidthGBps: bandwidth.gbps,
+    bandwidthBytes: bandwidth.bytes,
+    threads,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function commandLine() {
+  const args = process.argv.slice(2);
+  return `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
+}
+
+async function main() {
+  const api = await loadPackage();
+  if (opts.threads) api.setNumThreads(positiveInt(opts.threads, '--threads'));
+  const info = api.backendInfo();
+  const nativeLoaded = info.nativeLoaded;
+  if (nativeLoaded) api.useBackend('native');
+  const threads = api.getNumThreads();
+  const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
+
+  console.log(`node-attention bench — Node ${process.version}, ${cpu}, ${os.availableParallelism()} logical CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`);
+  console.log(`backendInfo(): ${JSON.stringify({ ...api.backendInfo(), nativeError: info.nativeError ? '(below)' : null })}`);
+  if (!nativeLoaded) console.log(`native not loaded:\n${info.nativeError}`);
+  console.log(`timing: ${timing.rounds} interleaved round(s) per variant, maxTime ${timing.maxTime} s, ` +
+    `minSamples ${timing.minSamples}; figures are medians of all samples`);
+
+  const loadBefore = os.loadavg()[0];
+  if (loadBefore > os.availableParallelism()) {
+    console.log(`warning: load average ${loadBefore.toFixed(1)} on ${os.availableParallelism()} CPUs: other work is running, ` +
+      'so times are inflated and the limits below are underestimated');
+  }
+  const binding = nativeLoaded ? nativeBinding(api) : null;
+  const limits = binding && typeof binding._probePeak === 'function' ? measureLimits(binding, threads) : null;
+  if (limits) {
+    console.log(`machine limits (${threads} threads): FP32 FMA peak ${limits.peakGflops.toFixed(1)} GFLOP/s (${limits.peakKernel} loop; ` +
+      `${limits.peakAllThreads.toFixed(1)} measured on ${threads} threads together, ${limits.peakOneThread.toFixed(1)} on one), ` +
+      `read bandwidth ${limits.bandwidthGBps.toFixed(1)} GB/s (256 MiB streaming sum)`);
+  } else {
+    console.log('machine limits: not measured (the native probe needs the addon); "% limit" is left out');
+  }
+
+  let peer = null, peerReason = null, ortVersion = null;
+  if (opts.peers) {
+    const { loadOnnxRuntime, createPeer } = await import('./peers/onnxruntime.mjs');
+    const loaded = await loadOnnxRuntime();
+    if (loaded.error) {
+      peerReason = loaded.error;
+      console.log(`peers: ${peerReason}`);
+    } else {
+      ortVersion = loaded.version;
+      peer = createPeer(loaded.ort, { threads });
+      console.log(`peers: onnxruntime-node ${ortVersion}, intraOpNumThreads ${threads}, outputs checked against ours before timing`);
+    }
+  }
+
+  const chosen = workloads.filter(selected);
+  if (chosen.length === 0) {
+    console.error(`no workload matches ${filters.join(' ')}; --list shows them`);
+    process.exit(2);
+  }
+  const totalRuns = chosen.reduce((n, w) => {
+    const variants = (nativeLoaded ? 1 : 0) + (jsPolicy(w).mode === 'skip' ? 0 : 1) + (peer && w.peer ? 1 : 0);
+    const perVariant = w.child ? 1 : timing.rounds;
+    const jsOnce = jsPolicy(w).mode === 'once' && !w.child ? timing.rounds - 1 : 0;
+    return n + variants * perVariant - jsOnce;
+  }, 0);
+  const progress = createProgress(totalRuns);
+  const ctx = { api, peer, peerReason, limits, progress, nativeLoaded };
+  const results = [];
+  const started = Date.now();
+  for (const w of chosen) {
+    const r = await runWorkload(w, ctx);
+    if (r.skipped) progress.note(`${w.id}: skipped, ${r.skipped}`);
+    for (const [v, x] of Object.entries(r.variants)) {
+      if (x.check && !x.check.ok) progress.note(`${w.id} ${v}: output MISMATCH (${x.check.detail})`);
+      if (x.error) progress.note(`${w.id} ${v}: error: ${x.error}`);
+    }
+    results.push(r);
+  }
+  progress.stop();
+  if (nativeLoaded) api.useBackend('native');
+
+  console.log('');
+  console.log(formatTable(results));
+  console.log(`\n${((Date.now() - started) / 1000).toFixed(0)} s. speedup = JS or onnxruntime median / native median; ` +
+    '% limit = rate / measured FMA peak (GFLOP/s) or read bandwidth (GB/s; tok/s against bandwidth / weight bytes).');
+
+  const meta = {
+    date: new Date().toISOString(),
+    command: commandLine(),
+    node: process.version,
+    machine: { cpu, logicalCpus: os.availableParallelism(), memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), platform: `${process.platform}-${process.arch}` },
+    backendInfo: { ...api.backendInfo(), nativeError: info.nativeError },
+    threads,
+    limits,
+    onnxruntime: ortVersion,
+    timing,
+    loadAverage: { before: +loadBefore.toFixed(2), after: +os.loadavg()[0].toFixed(2) },
+  };
+  const doc = { meta, workloads: results };
+  const file = opts.json ? path.resolve(opts.json) : resultsPath(path.join(here, 'results'), meta);
+  writeJson(file, doc);
+  const chart = file.replace(/\.json$/, '') + '.svg';
+  fs.writeFileSync(chart, renderChart(doc));
+  console.log(`results: ${path.relative(process.cwd(), file)}; chart: ${path.relative(process.cwd(), chart)}`);
+  console.log(`README table and bench/results/chart.svg from these results: node scripts/perf-table.mjs ${path.relative(root, file)}`);
+
+  const failed = results.some((r) => Object.values(r.variants).some((x) => x.check && !x.check.ok));
+  if (failed) {
+    console.error('some outputs disagree (MISMATCH above): the figures for those rows are not comparable');
+    process.exitCode = 1;
+  }
+}
+
+(opts.child ? childMain() : main()).catch((err) => {
+  console.error(err.stack ?? err);
+  process.exit(1);
+});

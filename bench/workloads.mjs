@@ -1,0 +1,179 @@
+// The benchmark's workloads (issue 5's table), one entry each, in the order they run.
+//
+// Each entry says what it needs from the package (`needs`: exports that must all exist; a workload is
+// skipped with the reason printed while its API has not landed), how much work one call is (`unit` + `amount`:
+// flops, bytes read, or tokens), how the JS backend is run (`js`), how to build its inputs
+// (`data`), how to call the package (`ours`) and how to run the same thing on onnxruntime (`peer`).
+// Inputs are seeded, so every variant and every run sees the same numbers.
+
+/** Deterministic uniform floats in [-scale, scale) (mulberry32). */
+export function randomArray(n, seed, scale = 1) {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+const tensor = (dims, seed, scale = 1) => ({ data: randomArray(dims.reduce((a, b) => a * b, 1), seed, scale), dims });
+
+/** [B, H, S, D] -> [B, S, H*D] (the 3-D layout onnxruntime's GroupQueryAttention takes). */
+export function toBSHD(data, B, H, S, D) {
+  const out = new Float32Array(data.length);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let s = 0; s < S; s++) {
+        const src = ((b * H + h) * S + s) * D;
+        out.set(data.subarray(src, src + D), ((b * S + s) * H + h) * D);
+      }
+    }
+  }
+  return out;
+}
+
+function matmulWorkload({ id, title, m, k, n, js, bias = false, biasAsInit = false }) {
+  return {
+    id, title, group: 'matmul', needs: bias ? ['linear'] : ['matmul'],
+    unit: 'flops', amount: 2 * m * k * n, js, tol: 1e-4,
+    data: () => ({ a: tensor([m, k], 1), b: tensor([k, n], 2), bias: bias ? tensor([n], 3) : null }),
+    ours: (api, d) => (bias ? () => api.linear(d.a, d.b, d.bias).data : () => api.matmul(d.a, d.b).data),
+    peer: (ort, d) => (bias
+      ? ort.gemm({ m, k, n, a: d.a.data, b: d.b.data, bias: d.bias.data, weightsAsInitializers: biasAsInit })
+      : ort.matmul({ m, k, n, a: d.a.data, b: d.b.data })),
+  };
+}
+
+// Causal prefill with q/k/v [B, H, S, D]; onnxruntime's GroupQueryAttention (always causal) takes the
+// same values as [B, S, H*D] and returns [B, S, Hq*D], turned back to [B, Hq, S, D] for the check.
+function prefillWorkload({ id, title, B, Hq, Hkv, S, D, js, child = false }) {
+  return {
+    id, title, group: 'attention', needs: ['attention'], child,
+    unit: 'flops', amount: (4 * B * Hq * S * S * D) / 2, js, tol: 2e-4,
+    data: () => ({ q: tensor([B, Hq, S, D], 11), k: tensor([B, Hkv, S, D], 12), v: tensor([B, Hkv, S, D], 13) }),
+    ours: (api, d) => () => api.attention(d.q, d.k, d.v, { isCausal: true }).y.data,
+    peer: (ort, d) => ort.groupQueryAttention({
+      B, Hq, Hkv, S, D,
+      q: toBSHD(d.q.data, B, Hq, S, D), k: toBSHD(d.k.data, B, Hkv, S, D), v: toBSHD(d.v.data, B, Hkv, S, D),
+      outputToOurs: (y) => toBSHD(y, B, S, Hq, D),
+    }),
+  };
+}
+
+// One new token per sequence against a cache of `past` positions. Ours reads the whole cache in
+// place: q [B, Hq, 1, D] against k/v [B, Hkv, past + 1, D] (the new token's row already appended,
+// as a KV cache holds it), no copy. onnxruntime runs its fastest form: Attention-23 given
+// past_key/past_value (it writes present = past + new) or the same in-place call; the faster wins.
+function decodeWorkload({ id, title, B, Hq, Hkv, past, D, js }) {
+  const T = past + 1;
+  return {
+    id, title, group: 'attention', needs: ['attention'],
+    unit: 'bytes', amount: 2 * B * Hkv * T * D * 4, js, tol: 2e-4,
+    data: () => ({ q: tensor([B, Hq, 1, D], 21), k: tensor([B, Hkv, T, D], 22), v: tensor([B, Hkv, T, D], 23) }),
+    ours: (api, d) => () => api.attention(d.q, d.k, d.v).y.data,
+    peer: (ort, d) => ort.decodeAttention({ B, Hq, Hkv, past, D, q: d.q.data, k: d.k.data, v: d.v.data }),
+  };
+}
+
+// The seed demo: x [32, 40, 512] -> q, k, v = x @ W (512 -> 64 each) -> causal single-head
+// attention -> [32, 40, 64]. The whole layer runs in one MultiHeadAttention call when the class
+// exists; until then it is composed from linear() and attention() (and labelled so).
+const A5 = { B: 32, S: 40, dIn: 512, D: 64 };
+function seedDemoWorkload() {
+  const { B, S, dIn, D } = A5;
+  const flops = 3 * 2 * B * S * dIn * D + (4 * B * S * S * D) / 2;
+  return {
+    id: 'A5', title: 'seed demo x[32,40,512] -> 3x proj 64 + causal attn', group: 'attention',
+    needs: ['linear', 'attention'],
+    unit: 'flops', amount: flops, js: { mode: 'full' }, tol: 2e-4,
+    data: () => ({
+      x: tensor([B, S, dIn], 31),
+      wq: tensor([dIn, D], 32, 0.05), wk: tensor([dIn, D], 33, 0.05), wv: tensor([dIn, D], 34, 0.05),
+    }),
+    ours: (api, d) => {
+      if (typeof api.MultiHeadAttention === 'function') {
+        const layer = new api.MultiHeadAttention({ numHeads: 1, causal: true }, { wq: d.wq, wk: d.wk, wv: d.wv });
+        return () => layer.forward(d.x).data;
+      }
+      // [B, S, D] is the 3-D attention layout with one head.
+      const opts = { isCausal: true, qNumHeads: 1, kvNumHeads: 1 };
+      return () => api.attention(api.linear(d.x, d.wq), api.linear(d.x, d.wk), api.linear(d.x, d.wv), opts).y.data;
+    },
+    variantLabel: (api) => (typeof api.MultiHeadAttention === 'function' ? 'MultiHeadAttention' : 'linear x3 + attention'),
+    peer: (ort, d) => ort.seedDemo({ ...A5, x: d.x.data, wq: d.wq.data, wk: d.wk.data, wv: d.wv.data }),
+  };
+}
+
+// GPT decode: tokens/s of generate() on a random model. One op = a prompt of 8 tokens then
+// `newTokens` greedy tokens, so the figure includes one short prefill. Decode streams every weight
+// once per token, so the machine's limit is read bandwidth / weight bytes (tokens/s).
+function gptWorkload({ id, title, config, newTokens, js }) {
+  const { n_embd: C, n_layer: L, vocab_size: V, n_positions: P } = config;
+  const kvWidth = config.n_kv_head ? (C / config.n_head) * config.n_kv_head : C;
+  const params = V * C + P * C + L * (C * (C + 2 * kvWidth) + C * C + 8 * C * C + 13 * C) + 2 * C;
+  return {
+    id, title, group: 'gpt', needs: ['GPT'],
+    unit: 'tokens', amount: newTokens, bytesPerToken: (params - P * C) * 4, js, tol: 0,
+    setupNote: `${(params / 1e6).toFixed(0)}M params`,
+    data: () => ({ prompt: Int32Array.from({ length: 8 }, (_, i) => (i * 7919) % V) }),
+    ours: (api, d) => {
+      const model = api.GPT.random(config, 1234);
+      if (config.n_kv_head && model.config?.n_kv_head !== config.n_kv_head) {
+        throw new Error(`GPT.random ignored n_kv_head (model config: ${JSON.stringify(model.config)})`);
+      }
+      return () => model.generate(d.prompt, { maxNewTokens: newTokens });
+    },
+  };
+}
+
+const GPT2_SMALL = { vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12, layer_norm_epsilon: 1e-5 };
+
+/**
+ * js.mode: 'full' = same rounds as native; 'once' = a single timed call (too slow for more, see
+ * note); 'skip' = not run unless --js-all (note says why).
+ */
+export const workloads = [
+  matmulWorkload({ id: 'M1', title: 'matmul 1024^3', m: 1024, k: 1024, n: 1024, js: { mode: 'full' } }),
+  matmulWorkload({ id: 'M2', title: 'matmul 150x4 @ 4x6 (per call)', m: 150, k: 4, n: 6, js: { mode: 'full' } }),
+  matmulWorkload({
+    id: 'M3s', title: 'matmul 2048^3', m: 2048, k: 2048, n: 2048,
+    js: { mode: 'skip', note: '17 GFLOP: ~4 s per JS call' },
+  }),
+  matmulWorkload({
+    id: 'M4', title: 'linear [1280,512]@[512,64]+b', m: 1280, k: 512, n: 64, bias: true, biasAsInit: true,
+    js: { mode: 'full' },
+  }),
+  prefillWorkload({
+    id: 'A1', title: 'causal MHA prefill B1 H32 S1024 D128', B: 1, Hq: 32, Hkv: 32, S: 1024, D: 128,
+    js: { mode: 'once', note: '8.6 GFLOP: seconds per JS call' },
+  }),
+  prefillWorkload({
+    id: 'A2', title: 'causal GQA prefill Hq32 Hkv8 S2048 D128', B: 1, Hq: 32, Hkv: 8, S: 2048, D: 128,
+    js: { mode: 'skip', note: '34 GFLOP: ~20 s per JS call' },
+  }),
+  decodeWorkload({ id: 'A3', title: 'GQA decode 1 token, past 4096, Hq32 Hkv8 D128', B: 1, Hq: 32, Hkv: 8, past: 4096, D: 128, js: { mode: 'full' } }),
+  decodeWorkload({ id: 'A4', title: 'batched decode B8, past 1024, Hq32 Hkv8 D128', B: 8, Hq: 32, Hkv: 8, past: 1024, D: 128, js: { mode: 'full' } }),
+  seedDemoWorkload(),
+  prefillWorkload({
+    id: 'A6', title: 'long context B1 H8 S8192 D64 causal', B: 1, Hq: 8, Hkv: 8, S: 8192, D: 64, child: true,
+    js: { mode: 'skip', note: '69 GFLOP: ~40 s per JS call' },
+  }),
+  gptWorkload({
+    id: 'G1', title: 'GPT-2 small decode (12x768, 12 heads)', config: GPT2_SMALL, newTokens: 16,
+    js: { mode: 'once', note: '~0.5 GFLOP per token' },
+  }),
+  gptWorkload({
+    id: 'G2', title: 'GPT GQA decode (12x768, 12 q / 4 kv heads)', config: { ...GPT2_SMALL, n_kv_head: 4 }, newTokens: 16,
+    js: { mode: 'once', note: '~0.5 GFLOP per token' },
+  }),
+];
+
+export const units = {
+  flops: { rate: 'GFLOP/s', scale: 1e-9, limit: 'peak' },
+  bytes: { rate: 'GB/s', scale: 1e-9, limit: 'bandwidth' },
+  tokens: { rate: 'tok/s', scale: 1, limit: 'bandwidth' },
+};
