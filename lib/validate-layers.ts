@@ -3,7 +3,7 @@
 // plan and the cache before either backend runs. Sizes are derived from the weights, never
 // trusted from the config, so every mismatch names the weight and both shapes.
 import { formatDims, rangeError, shapeError, typeError } from './errors';
-import type { AttentionMask, BackendName, Tensor } from './types';
+import type { BackendName, Tensor } from './types';
 import { checkBoolean, checkOptions, checkTensor } from './validate';
 import { checkMask, type AttentionPlan, type MaskView } from './validate-attention';
 
@@ -111,15 +111,23 @@ export function checkPositiveInteger(value: unknown, name: string, max = Number.
   return value;
 }
 
+/** checkTensor on one read of `data` and `dims`, so a getter cannot change them after the check. */
+function stableTensor(value: unknown, name: string, allowBareArray = false): Tensor {
+  if (typeof value !== 'object' || value === null || !('data' in value) || !('dims' in value)) return checkTensor(value, name, allowBareArray);
+  const { data, dims } = value as { data: unknown; dims: unknown };
+  const copy = Array.isArray(dims) || ArrayBuffer.isView(dims) ? Array.from(dims as ArrayLike<number>) : dims;
+  return checkTensor({ data, dims: copy }, name, allowBareArray);
+}
+
 function checkMatrix(value: unknown, name: string, expected: string): Tensor {
-  const t = checkTensor(value, name);
+  const t = stableTensor(value, name);
   if (t.dims.length !== 2) throw shapeError(name, `2-D dims ${expected}`, `dims ${formatDims(t.dims)}`);
   return t;
 }
 
 function checkVector(value: unknown, name: string, n: number, why: string): Float32Array | null {
   if (value === undefined || value === null) return null;
-  const t = checkTensor(value, name, true);
+  const t = stableTensor(value, name, true);
   if (t.dims.length !== 1 || t.dims[0] !== n) throw shapeError(name, `dims [${n}] (${why})`, `dims ${formatDims(t.dims)}`);
   return t.data;
 }
@@ -208,7 +216,7 @@ function backendMismatch(layer: BackendName, cache: BackendName): TypeError {
  */
 export function validateMhaForward(plan: MhaPlan, backend: BackendName, x: unknown, opts: unknown,
   cache: CacheState | null): { call: MhaCallPlan; x: Float32Array } {
-  const tx = checkTensor(x, 'x');
+  const tx = stableTensor(x, 'x');
   const o = checkOptions(opts, 'opts', FORWARD_KEYS);
   if (tx.dims.length !== 3 || tx.dims[2] !== plan.dIn) {
     throw shapeError('x', `dims [B, S, ${plan.dIn}] (dIn = dim 0 of weights.wq)`, `dims ${formatDims(tx.dims)}`);
@@ -230,7 +238,7 @@ export function validateMhaForward(plan: MhaPlan, backend: BackendName, x: unkno
     past = cache.length;
   }
   const total = past + S;
-  const mask = o.attnMask === undefined ? null : checkMask(o.attnMask as AttentionMask, B, plan.numHeads, S, total);
+  const mask = o.attnMask === undefined ? null : checkMask(o.attnMask, B, plan.numHeads, S, total);
   const maskStrides = mask ? Float64Array.of(mask.sb, mask.sh, mask.sq, mask.len) : null;
   const call: MhaCallPlan = Object.freeze({ B, S, past, total, mask, maskStrides, outDims: Object.freeze([B, S, plan.dOut]) });
   return { call, x: tx.data };

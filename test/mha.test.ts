@@ -99,6 +99,17 @@ forEachBackend('MultiHeadAttention', () => {
     expect(layer.forward({ data: padded.subarray(3), dims: x.dims }).data).toEqual(expected);
   });
 
+  it('reads x.dims once, so a getter that changes them cannot desynchronize the call', () => {
+    const spec = specs['MHA with biases and wo'];
+    const layer = new api.MultiHeadAttention({ numHeads: 4 }, randomWeights(spec));
+    const x = input(1, 2, spec.dIn, 4);
+    let reads = 0;
+    const shifty = { data: x.data, get dims() { return reads++ === 0 ? [1, 2, 24] : [1, 4, 24]; } };
+    const y = layer.forward(shifty);
+    expect(y.dims).toEqual([1, 2, 20]);
+    expect(y.data).toEqual(layer.forward(x).data);
+  });
+
   it('rejects wrong weight shapes, naming the weight and both shapes', () => {
     const spec = specs['MHA with biases and wo'];
     const w = randomWeights(spec);

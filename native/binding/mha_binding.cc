@@ -209,11 +209,10 @@ class MhaWorker : public Napi::AsyncWorker {
   MhaWorker(Napi::Env env, MhaWrap* layer, const MhaJob& job, const Napi::CallbackInfo& cb)
       : Napi::AsyncWorker(env, "attn:mhaForward"), deferred_(Napi::Promise::Deferred::New(env)), layer_(layer),
         job_(job) {
-    // The layer (and through it the weights), x, y, the mask and the cache stay alive until done.
-    const size_t held[5] = {0, 3, 4, 6, 7};
+    // x, the cache, the mask, y and the layer (and through it the weights) stay alive until done.
+    const Napi::Value held[5] = {cb[0], cb[3], cb[4], cb[6], cb.This()};
     for (size_t i = 0; i < 5; ++i) {
-      const Napi::Value value = held[i] == 7 ? Napi::Value(cb.This()) : cb[held[i]];
-      if (value.IsObject()) refs_[i] = Napi::Persistent(value.As<Napi::Object>());
+      if (held[i].IsObject()) refs_[i] = Napi::Persistent(held[i].As<Napi::Object>());
     }
   }
 
