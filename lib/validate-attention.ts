@@ -101,12 +101,19 @@ function isDetached(view: ArrayBufferView): boolean {
 
 function checkAttached(data: unknown, name: string): void {
   if (ArrayBuffer.isView(data) && isDetached(data)) {
-    throw typeError(name, `a ${data.constructor.name} on a live (not detached) ArrayBuffer`, `${describe(data)} on a detached ArrayBuffer`);
+    // typeError() describes a value; this one needs "detached" in what was received, so the same
+    // message and code are spelled out here.
+    const message = `Expected a ${data.constructor.name} on a live (not detached) ArrayBuffer for ${name} but received ${describe(data)} on a detached ArrayBuffer`;
+    throw Object.assign(new TypeError(message), { code: 'ERR_ATTN_INVALID_TYPE' as const });
   }
 }
 
 function checkInput(value: unknown, name: string): Tensor {
-  if (typeof value === 'object' && value !== null && 'data' in value) checkAttached((value as { data: unknown }).data, `${name}.data`);
+  if (typeof value === 'object' && value !== null && 'data' in value && 'dims' in value) {
+    // dims may be a typed array too (checkDims allows it); a detached one cannot even be printed.
+    checkAttached((value as { data: unknown }).data, `${name}.data`);
+    checkAttached((value as { dims: unknown }).dims, `${name}.dims`);
+  }
   return checkTensor(value, name);
 }
 
@@ -145,6 +152,7 @@ export function checkMask(value: unknown, B: number, Hq: number, Sq: number, tot
   const { data, dims } = value as { data: unknown; dims: unknown };
   if (!isFloat32Array(data) && tag(data) !== '[object Uint8Array]') throw typeError(`${name}.data`, 'a Float32Array (added) or Uint8Array (boolean)', data);
   checkAttached(data, `${name}.data`);
+  checkAttached(dims, `${name}.dims`);
   const mask = data as Float32Array | Uint8Array;
   const size = checkDims(dims, name);
   const list = Array.from(dims as ArrayLike<number>);

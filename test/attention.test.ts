@@ -1,9 +1,13 @@
 // attention() / attentionAsync() on both backends against the float64 reference (helpers/attention-ref.ts):
-// every ONNX variant in 4-D and 3-D layouts, the seeds' worked example, and the invariants.
+// every ONNX variant in 4-D and 3-D layouts, the seeds' worked example, the invariants, argument
+// errors, and fast-check properties (random valid calls match the reference and native == JS;
+// random invalid ones give a clean TypeError/RangeError).
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AttentionOptions, AttentionResult } from '../dist/index.js';
-import { api, forEachBackend } from './helpers/backends';
+import { api, forEachBackend, nativeAvailable } from './helpers/backends';
 import { attentionRef, boolMask, floatMask, makeInputs, values, type Inputs, type RefOptions, type Shape } from './helpers/attention-ref';
+import { cleanError, detachedFloat32, FUZZ_RUNS, hostileValue, publicError, type ErrorKind } from './helpers/hostile';
 import { expectClose } from './helpers/oracle';
 
 // Inputs in [-1, 1): scores are float32 dot products of at most 256 terms and y a convex mix of
@@ -303,5 +307,170 @@ forEachBackend('attention invariants', (backend) => {
     running = false;
     expect(result.y.dims).toEqual([1, 8, 2048, 64]);
     expect(ticks).toBeGreaterThan(20);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Argument errors: the same TypeError/RangeError, naming the argument, on both backends.
+
+type Args = [unknown, unknown, unknown, unknown?];
+const base = () => makeInputs(shape({}), 4, 30); // q [2,4,3,8], k [2,2,5,8], v [2,2,5,8]
+const base3 = () => makeInputs(shape({}), 3, 31); // q [2,3,32], k [2,5,16], v [2,5,16]
+const f32 = (dims: number[]) => ({ data: new Float32Array(dims.reduce((p, d) => p * d, 1)), dims });
+function withOpts(extra: Record<string, unknown>, inputs = base()): Args {
+  return [inputs.q, inputs.k, inputs.v, { ...inputs.opts, ...extra }];
+}
+
+const errorCases: [string, () => Args, ErrorKind, string, RegExp][] = [
+  ['q is not a tensor', () => [null, base().k, base().v], 'TypeError', 'q', /a Tensor \{data: Float32Array, dims\} for q but received null/],
+  ['q.data is a Float64Array', () => [{ data: new Float64Array(192), dims: [2, 4, 3, 8] }, base().k, base().v], 'TypeError', 'q.data', /Float32Array for q\.data but received Float64Array of length 192/],
+  ['q.data has the wrong length', () => [{ data: new Float32Array(10), dims: [2, 4, 3, 8] }, base().k, base().v], 'RangeError', 'q', /data of length 192 .* but received data of length 10/],
+  ['q is 2-D', () => [f32([4, 8]), base().k, base().v], 'RangeError', 'q', /4-D dims \[B, H, S, D\] or 3-D dims \[B, S, H\*D\] for q but received dims \[4, 8\]/],
+  ['k has another rank', () => [base().q, f32([2, 5, 16]), base().v], 'RangeError', 'k', /4-D dims like q for k but received dims \[2, 5, 16\]/],
+  ['k head size differs', () => [base().q, f32([2, 2, 5, 6]), base().v], 'RangeError', 'k', /dims \[2, Hkv, Skv, 8\] .*for k but received dims \[2, 2, 5, 6\]/],
+  ['k batch differs', () => [base().q, f32([3, 2, 5, 8]), base().v], 'RangeError', 'k', /for k but received dims \[3, 2, 5, 8\]/],
+  ['v length differs from k', () => [base().q, base().k, f32([2, 2, 4, 8])], 'RangeError', 'v', /dims \[2, 2, 5, Dv\] .*for v but received dims \[2, 2, 4, 8\]/],
+  ['kv heads do not divide query heads', () => [f32([2, 6, 3, 8]), f32([2, 4, 5, 8]), f32([2, 4, 5, 8])], 'RangeError', 'k', /divides the 6 query heads for k but received 4 kv heads/],
+  ['3-D without qNumHeads', () => withOpts({ qNumHeads: undefined }, base3()), 'TypeError', 'opts.qNumHeads', /required for 3-D q, k, v\) for opts\.qNumHeads but received undefined/],
+  ['3-D without kvNumHeads', () => withOpts({ kvNumHeads: undefined }, base3()), 'TypeError', 'opts.kvNumHeads', /for opts\.kvNumHeads but received undefined/],
+  ['3-D q hidden not divisible', () => withOpts({ qNumHeads: 5 }, base3()), 'RangeError', 'q', /divisible by qNumHeads = 5 for q but received dims \[2, 3, 32\]/],
+  ['3-D k hidden mismatch', () => withOpts({ kvNumHeads: 1 }, base3()), 'RangeError', 'k', /dims \[2, Skv, 8\] .*for k but received dims \[2, 5, 16\]/],
+  ['3-D kv heads do not divide', () => withOpts({ qNumHeads: 2, kvNumHeads: 4 }, makeInputs(shape({ Hq: 2, Hkv: 4 }), 3)), 'RangeError', 'opts.kvNumHeads', /divides the 2 query heads/],
+  ['qNumHeads contradicts 4-D q', () => withOpts({ qNumHeads: 5 }), 'RangeError', 'opts.qNumHeads', /4 \(dim 1 of q\) or undefined for opts\.qNumHeads but received 5/],
+  ['kvNumHeads is 1.5', () => withOpts({ kvNumHeads: 1.5 }), 'RangeError', 'opts.kvNumHeads', /a positive integer for opts\.kvNumHeads but received 1\.5/],
+  ['qNumHeads is a string', () => withOpts({ qNumHeads: '4' }), 'TypeError', 'opts.qNumHeads', /a positive integer for opts\.qNumHeads but received string "4"/],
+  ['opts is not an object', () => [base().q, base().k, base().v, 5], 'TypeError', 'opts', /an options object for opts but received number 5/],
+  ['an unknown option name', () => withOpts({ causal: true }), 'RangeError', 'opts', /only the options attnMask, .* for opts but received unknown option "causal"/],
+  ['pastKey without pastValue', () => withOpts({ pastKey: f32([2, 2, 3, 8]) }), 'TypeError', 'opts.pastValue', /a Tensor \(it comes with opts\.pastKey\) for opts\.pastValue but received undefined/],
+  ['pastValue without pastKey', () => withOpts({ pastValue: f32([2, 2, 3, 8]) }), 'TypeError', 'opts.pastKey', /for opts\.pastKey but received undefined/],
+  ['pastKey is 3-D', () => withOpts({ pastKey: f32([2, 3, 16]), pastValue: f32([2, 2, 3, 8]) }), 'RangeError', 'opts.pastKey', /4-D dims \[2, 2, past, 8\] for opts\.pastKey but received dims \[2, 3, 16\]/],
+  ['pastKey head size differs', () => withOpts({ pastKey: f32([2, 2, 3, 7]), pastValue: f32([2, 2, 3, 8]) }), 'RangeError', 'opts.pastKey', /dims \[2, 2, past, 8\] for opts\.pastKey but received dims \[2, 2, 3, 7\]/],
+  ['pastValue length differs', () => withOpts({ pastKey: f32([2, 2, 3, 8]), pastValue: f32([2, 2, 4, 8]) }), 'RangeError', 'opts.pastValue', /dims \[2, 2, 3, 8\] .*for opts\.pastValue but received dims \[2, 2, 4, 8\]/],
+  ['attnMask is an Int8Array mask', () => withOpts({ attnMask: { data: new Int8Array(15), dims: [3, 5] } }), 'TypeError', 'opts.attnMask.data', /Float32Array \(added\) or Uint8Array \(boolean\) for opts\.attnMask\.data but received Int8Array/],
+  ['attnMask is a bare array', () => withOpts({ attnMask: new Uint8Array(15) }), 'TypeError', 'opts.attnMask', /a mask \{data: Float32Array \| Uint8Array, dims\} for opts\.attnMask/],
+  ['attnMask does not broadcast', () => withOpts({ attnMask: f32([2, 5]) }), 'RangeError', 'opts.attnMask', /broadcast to \[B, qNumHeads, Sq, total\] = \[2, 4, 3, 5\] \(last dim at most 5\) for opts\.attnMask but received dims \[2, 5\]/],
+  ['attnMask last dim above total', () => withOpts({ attnMask: f32([3, 6]) }), 'RangeError', 'opts.attnMask', /last dim at most 5.* but received dims \[3, 6\]/],
+  ['attnMask of rank 5', () => withOpts({ attnMask: f32([1, 2, 4, 3, 5]) }), 'RangeError', 'opts.attnMask', /dims of rank 1 to 4 .* but received dims \[1, 2, 4, 3, 5\]/],
+  ['attnMask data length', () => withOpts({ attnMask: { data: new Uint8Array(14), dims: [3, 5] } }), 'RangeError', 'opts.attnMask', /data of length 15 .* but received data of length 14/],
+  ['nonpadKvSeqlen is a plain array', () => withOpts({ nonpadKvSeqlen: [5, 5] }), 'TypeError', 'opts.nonpadKvSeqlen', /an Int32Array or BigInt64Array of length 2 for opts\.nonpadKvSeqlen but received Array\(2\)/],
+  ['nonpadKvSeqlen is a Float32Array', () => withOpts({ nonpadKvSeqlen: new Float32Array(2) }), 'TypeError', 'opts.nonpadKvSeqlen', /but received Float32Array of length 2/],
+  ['nonpadKvSeqlen length', () => withOpts({ nonpadKvSeqlen: Int32Array.of(5) }), 'RangeError', 'opts.nonpadKvSeqlen', /length 2 \(the batch size\) for opts\.nonpadKvSeqlen but received length 1/],
+  ['nonpadKvSeqlen above total', () => withOpts({ nonpadKvSeqlen: BigInt64Array.of(5n, 6n) }), 'RangeError', 'opts.nonpadKvSeqlen', /values in \[0, 5\] \(the total key count\) for opts\.nonpadKvSeqlen but received 6 at index 1/],
+  ['nonpadKvSeqlen negative', () => withOpts({ nonpadKvSeqlen: Int32Array.of(-1, 2) }), 'RangeError', 'opts.nonpadKvSeqlen', /values in \[0, 5\] .*but received -1 at index 0/],
+  ['isCausal is 1', () => withOpts({ isCausal: 1 }), 'TypeError', 'opts.isCausal', /a boolean for opts\.isCausal but received number 1/],
+  ['scale is NaN', () => withOpts({ scale: NaN }), 'RangeError', 'opts.scale', /a finite number for opts\.scale but received NaN/],
+  ['scale is a string', () => withOpts({ scale: '0.5' }), 'TypeError', 'opts.scale', /a number for opts\.scale but received string "0\.5"/],
+  ['softcap is negative', () => withOpts({ softcap: -1 }), 'RangeError', 'opts.softcap', /a finite number >= 0 for opts\.softcap but received -1/],
+  ['softcap is Infinity', () => withOpts({ softcap: Infinity }), 'RangeError', 'opts.softcap', /but received Infinity/],
+  ['qkMatmulOutputMode is 4', () => withOpts({ qkMatmulOutputMode: 4 }), 'RangeError', 'opts.qkMatmulOutputMode', /an integer 0, 1, 2 or 3 for opts\.qkMatmulOutputMode but received 4/],
+  ['qkMatmulOutputMode is -1', () => withOpts({ qkMatmulOutputMode: -1 }), 'RangeError', 'opts.qkMatmulOutputMode', /but received -1/],
+  ['qkMatmulOutputMode is a string', () => withOpts({ qkMatmulOutputMode: '1' }), 'TypeError', 'opts.qkMatmulOutputMode', /but received string "1"/],
+  ['q on a detached buffer', () => [{ data: detachedFloat32(192), dims: [2, 4, 3, 8] }, base().k, base().v], 'TypeError', 'q.data', /on a live \(not detached\) ArrayBuffer for q\.data but received Float32Array of length 0 on a detached ArrayBuffer/],
+  ['pastValue on a detached buffer', () => withOpts({ pastKey: f32([2, 2, 1, 8]), pastValue: { data: detachedFloat32(16), dims: [2, 2, 1, 8] } }), 'TypeError', 'opts.pastValue.data', /detached ArrayBuffer/],
+  ['attnMask on a detached buffer', () => {
+    const data = new Uint8Array(15);
+    structuredClone(data.buffer, { transfer: [data.buffer] });
+    return withOpts({ attnMask: { data, dims: [3, 5] } });
+  }, 'TypeError', 'opts.attnMask.data', /detached ArrayBuffer/],
+];
+
+forEachBackend('attention argument errors', () => {
+  it.each(errorCases)('%s', (_title, args, kind, name, message) => {
+    const err = publicError(() => api.attention(...(args() as Parameters<typeof api.attention>)), kind, name);
+    expect(err.message).toMatch(message);
+  });
+
+  it.each(errorCases)('attentionAsync rejects (never throws) when %s', async (_title, args, kind, _name, message) => {
+    let promise: Promise<unknown> | undefined;
+    expect(() => { promise = api.attentionAsync(...(args() as Parameters<typeof api.attention>)); }).not.toThrow();
+    const err = await promise!.then(() => null, (e: unknown) => e as Error);
+    expect(err?.constructor.name).toBe(kind);
+    expect(err?.message).toMatch(message);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Properties over random shapes and options.
+
+const validCall = fc.record({
+  rank: fc.constantFrom(3 as const, 4 as const), B: fc.integer({ min: 1, max: 2 }), Hkv: fc.integer({ min: 1, max: 3 }),
+  group: fc.integer({ min: 1, max: 3 }), Sq: fc.integer({ min: 1, max: 6 }), Skv: fc.integer({ min: 1, max: 9 }),
+  D: fc.integer({ min: 1, max: 20 }), Dv: fc.integer({ min: 1, max: 20 }), past: fc.integer({ min: 0, max: 5 }),
+  isCausal: fc.boolean(), softcap: fc.constantFrom(0, 1.5), scale: fc.option(fc.double({ min: 0.05, max: 2, noNaN: true }), { nil: undefined }),
+  mask: fc.constantFrom('none', 'bool', 'float'), maskRank: fc.integer({ min: 1, max: 4 }), maskOnes: fc.integer({ min: 0, max: 7 }),
+  maskShort: fc.integer({ min: 0, max: 3 }), nonpad: fc.constantFrom('none', 'int32', 'int64'),
+  mode: fc.constantFrom(undefined, 0, 1, 2, 3), seed: fc.integer({ min: 1, max: 1e6 }),
+});
+type ValidCall = typeof validCall extends fc.Arbitrary<infer T> ? T : never;
+
+function build(c: ValidCall): { inputs: Inputs; opts: RefOptions } {
+  const s = shape({ B: c.B, Hq: c.Hkv * c.group, Hkv: c.Hkv, Sq: c.Sq, Skv: c.Skv, D: c.D, Dv: c.Dv, past: c.past });
+  const inputs = makeInputs(s, c.rank, c.seed), T = total(s);
+  const opts: RefOptions = { isCausal: c.isCausal, softcap: c.softcap, scale: c.scale, qkMatmulOutputMode: c.mode };
+  if (c.mask !== 'none') {
+    // Leading dims of the mask's rank, each full or (bit set in maskOnes) 1; last dim total - maskShort.
+    const full = [s.B, s.Hq, s.Sq].slice(4 - c.maskRank).map((d, i) => ((c.maskOnes >> i) & 1 ? 1 : d));
+    const dims = [...full, Math.max(1, T - c.maskShort)];
+    opts.attnMask = c.mask === 'bool' ? boolMask(dims, c.seed) : floatMask(dims, c.seed);
+  }
+  if (c.nonpad !== 'none') {
+    const lengths = Array.from({ length: s.B }, (_, b) => (c.seed + 3 * b) % (T + 1));
+    opts.nonpadKvSeqlen = c.nonpad === 'int32' ? Int32Array.from(lengths) : BigInt64Array.from(lengths, BigInt);
+  }
+  for (const key of Object.keys(opts) as (keyof RefOptions)[]) if (opts[key] === undefined) delete opts[key];
+  return { inputs, opts };
+}
+
+forEachBackend('attention properties', () => {
+  it('random valid calls match the float64 reference', () => {
+    fc.assert(fc.property(validCall, (c) => {
+      const { inputs, opts } = build(c);
+      expectMatchesRef(inputs, opts, JSON.stringify(c));
+    }), { numRuns: 150 });
+  });
+
+  it('random invalid calls throw a clean TypeError or RangeError', () => {
+    const corruptions: ((a: Args, c: ValidCall, bad: unknown, pick: number) => void)[] = [
+      (a, _c, bad) => { a[0] = bad; },
+      (a, _c, bad) => { a[1] = { ...(a[1] as object), data: bad }; },
+      (a, _c, bad) => { a[2] = { ...(a[2] as object), dims: bad }; },
+      (a) => { const k = a[1] as { dims: number[] }; a[1] = { ...k, dims: [...k.dims.slice(0, -1), k.dims[k.dims.length - 1] + 1] }; },
+      (a, _c, bad) => { (a[3] as Record<string, unknown>).attnMask = bad; },
+      (a, _c, bad) => { (a[3] as Record<string, unknown>).pastKey = bad; },
+      (a, _c, bad) => { (a[3] as Record<string, unknown>).nonpadKvSeqlen = bad; },
+      (a, c) => { (a[3] as Record<string, unknown>).nonpadKvSeqlen = Int32Array.from({ length: c.B }, () => c.Skv + c.past + 1); },
+      (a, _c, bad, pick) => { (a[3] as Record<string, unknown>)[['scale', 'softcap', 'isCausal', 'qkMatmulOutputMode', 'qNumHeads', 'kvNumHeads'][pick]] = bad ?? null; },
+      (a) => { (a[3] as Record<string, unknown>).softmaxPrecision = 1; },
+    ];
+    fc.assert(fc.property(validCall, fc.nat(corruptions.length - 1), hostileValue(), fc.nat(5), (c, which, bad, pick) => {
+      const { inputs, opts } = build(c);
+      const args: Args = [inputs.q, inputs.k, inputs.v, { ...opts }];
+      corruptions[which](args, c, bad, pick);
+      let threw = true;
+      try {
+        api.attention(...(args as Parameters<typeof api.attention>));
+        threw = false;
+      } catch {
+        // checked below
+      }
+      // A hostile value can happen to be valid (e.g. a boolean for isCausal); when it throws, it must throw cleanly.
+      if (threw) expect(cleanError(() => api.attention(...(args as Parameters<typeof api.attention>))).message).toMatch(/^Expected /);
+    }), { numRuns: FUZZ_RUNS });
+  });
+});
+
+describe.skipIf(!nativeAvailable)('attention: native == JS on random valid calls', () => {
+  it('agrees within tolerance', () => {
+    fc.assert(fc.property(validCall, (c) => {
+      const { inputs, opts } = build(c);
+      const results = (['js', 'native'] as const).map((name) => {
+        api.useBackend(name);
+        return api.attention(inputs.q, inputs.k, inputs.v, opts as AttentionOptions);
+      });
+      for (const key of ['y', 'presentKey', 'presentValue', 'qkMatmulOutput'] as const) {
+        expect(results[1][key]?.dims, key).toEqual(results[0][key]?.dims);
+        if (results[0][key]) expectClose(results[1][key]!.data, results[0][key]!.data, ATOL, RTOL, `${key} ${JSON.stringify(c)}`);
+      }
+    }), { numRuns: 150 });
   });
 });
