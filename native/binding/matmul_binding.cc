@@ -1,100 +1,209 @@
-// dot and matmul. Argument order mirrors lib/native-backend.ts; every size the core relies on
-// is re-checked here against the typed arrays' real lengths.
+// dot and matmul. Argument order mirrors lib/native-backend.ts; every size the core relies on is
+// re-checked here against the typed arrays' real lengths, so a direct call with bad arguments
+// throws instead of reading or writing out of bounds.
+//
+// These two are written against the C N-API rather than node-addon-api because they sit on the
+// small-call path (the math of a 150x4 @ 4x6 matmul takes a fraction of a microsecond):
+// node-addon-api's CallbackInfo heap-allocates past 6 arguments and its TypedArray accessors
+// query the array several times, where napi_get_typedarray_info answers everything in one call.
+// Errors go out through napi_throw_*_error and an early return, so no C++ exception reaches V8.
 #include <napi.h>
+#include <node_api.h>
 
-#include "args.h"
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+
 #include "attn/kernels.h"
 #include "attn/matmul.h"
-#include "attn/threads.h"
 #include "exports.h"
 
 namespace attn_binding {
 
 namespace {
 
-// dot(a, b) -> number
-Napi::Value dot(const Napi::CallbackInfo& cb) {
-  Napi::Env env = cb.Env();
-  const F32Span a = to_f32(cb[0], "a");
-  const F32Span b = to_f32(cb[1], "b");
-  if (a.length != b.length) {
-    throw_range_error(env, "Expected a and b of equal length but received " +
-                               std::to_string(a.length) + " and " + std::to_string(b.length));
+constexpr double kMaxExactInteger = 9007199254740992.0;  // 2^53
+
+enum class Kind { kType, kRange };
+
+// Throws a TypeError or RangeError and returns false, so checks read `if (!ok) return nullptr`.
+bool fail(napi_env env, Kind kind, const char* format, ...) {
+  char message[256];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(message, sizeof message, format, args);
+  va_end(args);
+  if (kind == Kind::kType) {
+    napi_throw_type_error(env, nullptr, message);
+  } else {
+    napi_throw_range_error(env, nullptr, message);
   }
-  return Napi::Number::New(env, attn::kernels().vec_dot(a.data, b.data, a.length));
+  return false;
+}
+
+struct F32 {
+  float* data = nullptr;
+  size_t length = 0;
+};
+
+bool get_f32(napi_env env, napi_value value, const char* name, F32* out) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, nullptr) != napi_ok ||
+      type != napi_float32_array) {
+    return fail(env, Kind::kType, "Expected Float32Array for %s", name);
+  }
+  // A detached buffer reads as length 0; say so rather than report a size mismatch.
+  bool detached = false;
+  if (length == 0 && napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && detached) {
+    return fail(env, Kind::kType, "Expected Float32Array for %s but its ArrayBuffer is detached", name);
+  }
+  out->data = length != 0 ? static_cast<float*>(data) : nullptr;
+  out->length = length;
+  return true;
+}
+
+bool is_nullish(napi_env env, napi_value value) {
+  napi_valuetype type;
+  return napi_typeof(env, value, &type) == napi_ok && (type == napi_undefined || type == napi_null);
+}
+
+bool valid_size(double d) { return d >= 0 && d == std::floor(d) && d <= kMaxExactInteger; }
+
+bool get_size(napi_env env, napi_value value, const char* name, size_t* out) {
+  double d;
+  if (napi_get_value_double(env, value, &d) != napi_ok) return fail(env, Kind::kType, "Expected integer for %s", name);
+  if (!valid_size(d)) return fail(env, Kind::kRange, "Expected non-negative integer for %s but received %g", name, d);
+  *out = static_cast<size_t>(d);
+  return true;
+}
+
+bool get_bool(napi_env env, napi_value value, const char* name, bool* out) {
+  if (napi_get_value_bool(env, value, out) != napi_ok) return fail(env, Kind::kType, "Expected boolean for %s", name);
+  return true;
+}
+
+bool mul(napi_env env, size_t a, size_t b, const char* what, size_t* out) {
+  if (__builtin_mul_overflow(a, b, out)) return fail(env, Kind::kRange, "%s overflows size_t", what);
+  return true;
+}
+
+bool add(napi_env env, size_t a, size_t b, const char* what, size_t* out) {
+  if (__builtin_add_overflow(a, b, out)) return fail(env, Kind::kRange, "%s overflows size_t", what);
+  return true;
+}
+
+bool require_length(napi_env env, const char* name, size_t length, size_t needed) {
+  if (length >= needed) return true;
+  return fail(env, Kind::kRange, "Expected %s to hold at least %zu elements but it holds %zu", name, needed, length);
+}
+
+// dot(a, b) -> number
+napi_value dot(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  F32 a, b;
+  if (!get_f32(env, argv[0], "a", &a) || !get_f32(env, argv[1], "b", &b)) return nullptr;
+  if (a.length != b.length) {
+    fail(env, Kind::kRange, "Expected a and b of equal length but received %zu and %zu", a.length, b.length);
+    return nullptr;
+  }
+  napi_value result;
+  if (napi_create_double(env, attn::kernels().vec_dot(a.data, b.data, a.length), &result) != napi_ok) return nullptr;
+  return result;
+}
+
+// Reads batch = Float64Array [dims(r), aStrides(r), bStrides(r)] into args; counts the batch
+// entries and the furthest batch offset into a and b.
+bool get_batch(napi_env env, napi_value value, attn::MatmulArgs* args, size_t* batch, size_t* a_last,
+               size_t* b_last) {
+  napi_typedarray_type type;
+  size_t len = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, &len, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array) {
+    return fail(env, Kind::kType, "Expected Float64Array for batch");
+  }
+  if (len % 3 != 0 || len / 3 > attn::kMaxBatchRank) {
+    return fail(env, Kind::kRange, "Expected batch of length 3*r with r <= %zu", attn::kMaxBatchRank);
+  }
+  const double* v = static_cast<const double*>(data);
+  const size_t rank = len / 3;
+  args->batch_rank = rank;
+  for (size_t i = 0; i < rank; ++i) {
+    const double dim = v[i], as = v[rank + i], bs = v[2 * rank + i];
+    if (!valid_size(dim) || !valid_size(as) || !valid_size(bs)) {
+      return fail(env, Kind::kRange, "Expected non-negative integers in batch");
+    }
+    if (dim < 1) return fail(env, Kind::kRange, "Expected batch dims >= 1");
+    args->batch_dims[i] = static_cast<size_t>(dim);
+    args->a_batch_strides[i] = static_cast<size_t>(as);
+    args->b_batch_strides[i] = static_cast<size_t>(bs);
+    size_t a_step, b_step;
+    if (!mul(env, *batch, args->batch_dims[i], "batch size", batch) ||
+        !mul(env, args->batch_dims[i] - 1, args->a_batch_strides[i], "a offset", &a_step) ||
+        !add(env, *a_last, a_step, "a offset", a_last) ||
+        !mul(env, args->batch_dims[i] - 1, args->b_batch_strides[i], "b offset", &b_step) ||
+        !add(env, *b_last, b_step, "b offset", b_last)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // matmul(a, b, bias | null, out, m, k, n, transA, transB, batch?)
 // batch: Float64Array [dims(r), aStrides(r), bStrides(r)] for r leading dims, or undefined.
-Napi::Value matmul(const Napi::CallbackInfo& cb) {
-  Napi::Env env = cb.Env();
+napi_value matmul(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
   attn::MatmulArgs args;
-  const F32Span a = to_f32(cb[0], "a");
-  const F32Span b = to_f32(cb[1], "b");
-  const F32Span bias = to_f32_optional(cb[2], "bias");
-  const F32Span out = to_f32(cb[3], "out");
-  args.m = to_size(cb[4], "m");
-  args.k = to_size(cb[5], "k");
-  args.n = to_size(cb[6], "n");
-  args.trans_a = to_bool(cb[7], "transA");
-  args.trans_b = to_bool(cb[8], "transB");
-
-  size_t batch = 1, a_last = 0, b_last = 0;
-  if (cb.Length() > 9 && !cb[9].IsUndefined() && !cb[9].IsNull()) {
-    if (!cb[9].IsTypedArray() ||
-        cb[9].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-      throw_type_error(env, "Expected Float64Array for batch");
-    }
-    auto info = cb[9].As<Napi::Float64Array>();
-    const size_t len = info.ElementLength();
-    if (len % 3 != 0 || len / 3 > attn::kMaxBatchRank) {
-      throw_range_error(env, "Expected batch of length 3*r with r <= 8");
-    }
-    args.batch_rank = len / 3;
-    for (size_t i = 0; i < args.batch_rank; ++i) {
-      const double dims = info[i], as = info[args.batch_rank + i], bs = info[2 * args.batch_rank + i];
-      for (double d : {dims, as, bs}) {
-        // Range first: casting a double beyond size_t (1e300, Infinity) to size_t is UB.
-        if (!(d >= 0) || d > 9007199254740992.0 || d != static_cast<double>(static_cast<size_t>(d))) {
-          throw_range_error(env, "Expected non-negative integers in batch");
-        }
-      }
-      args.batch_dims[i] = static_cast<size_t>(dims);
-      args.a_batch_strides[i] = static_cast<size_t>(as);
-      args.b_batch_strides[i] = static_cast<size_t>(bs);
-      if (args.batch_dims[i] == 0) throw_range_error(env, "Expected batch dims >= 1");
-      batch = checked_mul(env, batch, args.batch_dims[i], "batch size");
-      a_last = checked_add(env, a_last,
-                           checked_mul(env, args.batch_dims[i] - 1, args.a_batch_strides[i], "a offset"),
-                           "a offset");
-      b_last = checked_add(env, b_last,
-                           checked_mul(env, args.batch_dims[i] - 1, args.b_batch_strides[i], "b offset"),
-                           "b offset");
-    }
+  F32 a, b, bias, out;
+  if (!get_f32(env, argv[0], "a", &a) || !get_f32(env, argv[1], "b", &b)) return nullptr;
+  const bool has_bias = !is_nullish(env, argv[2]);
+  if (has_bias && !get_f32(env, argv[2], "bias", &bias)) return nullptr;
+  if (!get_f32(env, argv[3], "out", &out) || !get_size(env, argv[4], "m", &args.m) ||
+      !get_size(env, argv[5], "k", &args.k) || !get_size(env, argv[6], "n", &args.n) ||
+      !get_bool(env, argv[7], "transA", &args.trans_a) || !get_bool(env, argv[8], "transB", &args.trans_b)) {
+    return nullptr;
   }
-  const size_t a_size = checked_mul(env, args.m, args.k, "m*k");
-  const size_t b_size = checked_mul(env, args.k, args.n, "k*n");
-  const size_t c_size = checked_mul(env, checked_mul(env, args.m, args.n, "m*n"), batch, "batch*m*n");
-  require_length(env, "a", a.length, checked_add(env, a_last, a_size, "a extent"));
-  require_length(env, "b", b.length, checked_add(env, b_last, b_size, "b extent"));
-  require_length(env, "out", out.length, c_size);
-  if (bias.data != nullptr) require_length(env, "bias", bias.length, args.n);
-  if (args.m == 0 || args.n == 0) return env.Undefined();
+  size_t batch = 1, a_last = 0, b_last = 0;
+  if (!is_nullish(env, argv[9]) && !get_batch(env, argv[9], &args, &batch, &a_last, &b_last)) return nullptr;
+
+  size_t a_size, b_size, c_matrix, c_size, a_extent, b_extent;
+  if (!mul(env, args.m, args.k, "m*k", &a_size) || !mul(env, args.k, args.n, "k*n", &b_size) ||
+      !mul(env, args.m, args.n, "m*n", &c_matrix) || !mul(env, c_matrix, batch, "batch*m*n", &c_size) ||
+      !add(env, a_last, a_size, "a extent", &a_extent) || !add(env, b_last, b_size, "b extent", &b_extent) ||
+      !require_length(env, "a", a.length, a_extent) || !require_length(env, "b", b.length, b_extent) ||
+      !require_length(env, "out", out.length, c_size) ||
+      (has_bias && !require_length(env, "bias", bias.length, args.n))) {
+    return nullptr;
+  }
+  if (c_size == 0) return nullptr;
 
   args.a = a.data;
   args.b = b.data;
   args.bias = bias.data;
   args.c = out.data;
   const attn::Status status = attn::matmul(args);
-  if (status != attn::Status::kOk) Napi::Error::New(env, attn::status_message(status)).ThrowAsJavaScriptException();
-  return env.Undefined();
+  if (status != attn::Status::kOk) napi_throw_error(env, nullptr, attn::status_message(status));
+  return nullptr;
+}
+
+void define(Napi::Env env, Napi::Object exports, const char* name, napi_callback callback) {
+  napi_value fn;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, nullptr, &fn));
+  exports.Set(name, Napi::Value(env, fn));
 }
 
 }  // namespace
 
 void init_matmul(Napi::Env env, Napi::Object exports) {
-  exports.Set("dot", Napi::Function::New(env, dot, "dot"));
-  exports.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
+  define(env, exports, "dot", dot);
+  define(env, exports, "matmul", matmul);
 }
 
 }  // namespace attn_binding

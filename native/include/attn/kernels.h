@@ -6,12 +6,17 @@
 
 namespace attn {
 
-// C[m_valid x n_valid] (+)= A_panel * B_panel, where A_panel holds kc columns of MR rows
-// (A_panel[p * MR + i]) and B_panel holds kc rows of NR columns (B_panel[p * NR + j]).
-// The kernel keeps the whole MR x NR tile of C in registers; m_valid <= MR and n_valid <= NR
-// mark edge tiles. accumulate = false overwrites C instead of adding to it.
-using GemmUkernelFn = void (*)(size_t kc, const float* a_panel, const float* b_panel, float* c,
-                               size_t ldc, size_t m_valid, size_t n_valid, bool accumulate);
+// One column panel of C, NR wide, in MR-row tiles: C[m x n_valid] (+)= A[m x kc] * B[kc x n_valid].
+// A element (i, p) of the tile starting at row i0 is a[(i0 / MR) * a_ms + i * a_rs + p * a_cs]:
+// packed MR-row panels have a_rs = 1, a_cs = MR, a_ms = MR * kc; a row-major matrix read in place
+// has a_rs = lda, a_cs = 1, a_ms = MR * lda (transposed: a_rs = 1, a_cs = lda, a_ms = MR).
+// B row p is b[p * ldb ...] (a packed panel has ldb = NR). Only rows i < m of A and columns
+// j < n_valid of B and C are touched, so edge tiles need no padding. Each MR x NR tile of C stays
+// in registers. accumulate: C += A*B; otherwise C = A*B + bias (bias: n_valid values, or null).
+// kc == 0 is allowed (C = bias or 0).
+using GemmUkernelFn = void (*)(size_t m, size_t n_valid, size_t kc, const float* a, size_t a_rs,
+                               size_t a_cs, size_t a_ms, const float* b, size_t ldb, float* c,
+                               size_t ldc, const float* bias, bool accumulate);
 
 struct KernelTable {
   const char* isa;  // "avx2" or "scalar"
@@ -39,7 +44,8 @@ bool select_isa(const char* isa);
 const char* const* supported_isas(size_t* count);
 
 // --- kernel symbols, XNNPACK-style names: <dtype>_<family>_<tile>__<isa> ---
-void f32_gemm_4x8__scalar(size_t, const float*, const float*, float*, size_t, size_t, size_t, bool);
+void f32_gemm_4x8__scalar(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
+                          size_t, float*, size_t, const float*, bool);
 float f32_vec_dot__scalar(const float*, const float*, size_t);
 void f32_vec_axpy__scalar(float*, const float*, float, size_t);
 void f32_vec_scale__scalar(float*, float, size_t);
@@ -47,7 +53,8 @@ float f32_vec_max__scalar(const float*, size_t);
 float f32_vec_expsum__scalar(float*, float, size_t);
 
 #if defined(ATTN_HAVE_X86_KERNELS)
-void f32_gemm_6x16__avx2(size_t, const float*, const float*, float*, size_t, size_t, size_t, bool);
+void f32_gemm_6x16__avx2(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
+                         size_t, float*, size_t, const float*, bool);
 float f32_vec_dot__avx2(const float*, const float*, size_t);
 void f32_vec_axpy__avx2(float*, const float*, float, size_t);
 void f32_vec_scale__avx2(float*, float, size_t);

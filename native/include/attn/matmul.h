@@ -25,6 +25,9 @@ struct MatmulArgs {
   size_t b_batch_strides[kMaxBatchRank] = {};
 };
 
+// Re-entrant: scratch is per thread, so any thread may call it at any time. Work large enough to
+// share runs on num_threads() OpenMP threads under compute_lock(), so do not call it while
+// holding that lock; called from inside a parallel region it runs on the calling thread.
 Status matmul(const MatmulArgs& args);
 
 }  // namespace attn
