@@ -51,7 +51,7 @@ const fmt = (x, digits = 3) => {
   return x.toPrecision(digits);
 };
 
-export const formatMs = (ms) => (ms < 0.01 ? `${fmt(ms * 1e3)} us` : `${fmt(ms)} ms`);
+export const formatMs = (ms) => (ms < 0.1 ? `${fmt(ms * 1e3)} us` : `${fmt(ms)} ms`);
 const formatRate = (s) => `${fmt(s.rate)} ${s.rateUnit}`;
 const formatPct = (p) => (p === null || p === undefined ? '-' : `${p.toFixed(p < 10 ? 1 : 0)}%`);
 
