@@ -406,7 +406,7 @@ type ValidCall = typeof validCall extends fc.Arbitrary<infer T> ? T : never;
 function build(c: ValidCall): { inputs: Inputs; opts: RefOptions } {
   const s = shape({ B: c.B, Hq: c.Hkv * c.group, Hkv: c.Hkv, Sq: c.Sq, Skv: c.Skv, D: c.D, Dv: c.Dv, past: c.past });
   const inputs = makeInputs(s, c.rank, c.seed), T = total(s);
-  const opts: RefOptions = { isCausal: c.isCausal, softcap: c.softcap, scale: c.scale, qkMatmulOutputMode: c.mode };
+  const opts: RefOptions = { ...inputs.opts, isCausal: c.isCausal, softcap: c.softcap, scale: c.scale, qkMatmulOutputMode: c.mode };
   if (c.mask !== 'none') {
     // Leading dims of the mask's rank, each full or (bit set in maskOnes) 1; last dim total - maskShort.
     const full = [s.B, s.Hq, s.Sq].slice(4 - c.maskRank).map((d, i) => ((c.maskOnes >> i) & 1 ? 1 : d));
