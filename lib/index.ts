@@ -10,5 +10,8 @@ export { KVCache } from './kv-cache';
 export type { MultiHeadAttentionConfig, MultiHeadAttentionWeights, KVCacheConfig } from './validate-layers';
 export { SafetensorsFile, writeSafetensors, ModelFileError } from './gpt/safetensors';
 export type { TensorEntry, SaveDtype } from './gpt/safetensors';
+export { GPT, GPTDecoder } from './gpt/model';
+export type { GenerateOptions, RandomOptions, SaveOptions } from './gpt/model';
+export type { GPTConfig } from './gpt/config';
 export { attentionHeatmapSVG } from './heatmap';
 export type { HeatmapOptions } from './heatmap';

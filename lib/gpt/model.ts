@@ -1,0 +1,479 @@
+// GPT-2 inference (the seeds' baby transformer, grown up). One block, pre-LayerNorm:
+//   x = x + c_proj(attention(ln_1(x)))                     attention: causal, n_head heads
+//   x = x + mlp.c_proj(gelu_tanh(mlp.c_fc(ln_2(x))))
+// then logits = ln_f(x) @ wte^T (the LM head is tied to the token embedding).
+// Shapes: tokens (B, S); x (B*S, E); logits (B, S, V). Conv1D weights are (in, out): y = x W + b.
+// The fused c_attn (E, 3E) splits by columns into wq | wk | wv for MultiHeadAttention, and c_proj
+// is its wo; GPT.save fuses them back. Matmuls run on the backend that was active when the model
+// was built; the per-row ops (LayerNorm, GELU, residual) are plain float32 loops (./ops.ts).
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { current, getBackend, useBackend, type Backend } from '../backend';
+import { formatDims, rangeError, shapeError, typeError } from '../errors';
+import { KVCache } from '../kv-cache';
+import { MultiHeadAttention } from '../mha';
+import type { BackendName, Tensor } from '../types';
+import { checkOptions, checkTensor, planMatmul } from '../validate';
+import { validateAttention } from '../validate-attention';
+import { configJson, parseConfig, type GPTConfig } from './config';
+import { addInPlace, embed, geluTanh, layerNorm } from './ops';
+import { ModelFileError, SafetensorsFile, writeSafetensors, type SaveDtype } from './safetensors';
+import { argmax, sample, seededRandom } from './sampling';
+import { expectedShapes, isIgnoredTensor, randomWeights } from './weights';
+
+interface Block {
+  ln1g: Float32Array; ln1b: Float32Array; ln2g: Float32Array; ln2b: Float32Array;
+  wq: Float32Array; wk: Float32Array; wv: Float32Array; bq: Float32Array; bk: Float32Array; bv: Float32Array;
+  wo: Float32Array; bo: Float32Array;
+  fcW: Float32Array; fcB: Float32Array; projW: Float32Array; projB: Float32Array;
+  attn: MultiHeadAttention;
+}
+
+export interface GenerateOptions {
+  /** How many tokens to generate (exactly this many are returned). */
+  maxNewTokens: number;
+  /** 0 or absent: greedy argmax (ties to the lowest token id). > 0: sample from softmax(logits / temperature). */
+  temperature?: number;
+  /** Sample only among the topK most likely tokens. Default: all. */
+  topK?: number;
+  /** Seed of the sampler; the same seed gives the same tokens. Default: a random seed. */
+  seed?: number;
+}
+
+export interface RandomOptions {
+  /** Standard deviation of the weights (GPT-2: 0.02). Larger values give sharper attention. */
+  std?: number;
+}
+
+export interface SaveOptions {
+  /** How model.safetensors stores the weights. Default 'F32'. */
+  dtype?: SaveDtype;
+}
+
+/** Columns [from, from + width) of a (rows, cols) matrix, as a new (rows, width) matrix. */
+function columns(data: Float32Array, rows: number, cols: number, from: number, width: number): Float32Array {
+  const out = new Float32Array(rows * width);
+  for (let r = 0; r < rows; r++) out.set(data.subarray(r * cols + from, r * cols + from + width), r * width);
+  return out;
+}
+
+function checkTokens(tokens: ArrayLike<number>, vocab: number, name: string): void {
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (!Number.isInteger(t) || t < 0 || t >= vocab) throw rangeError(`${name}[${i}]`, `a token id in [0, ${vocab})`, String(t));
+  }
+}
+
+function integerOption(value: unknown, name: string, min: number, fallback?: number): number {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'number') throw typeError(name, `an integer >= ${min}`, value);
+  if (!Number.isSafeInteger(value) || value < min) throw rangeError(name, `an integer >= ${min}`, String(value));
+  return value;
+}
+
+/**
+ * A GPT-2 model for inference. Build it with GPT.load (a Hugging Face folder), GPT.random or
+ * GPT.fromWeights; it runs on the backend that was active when it was built.
+ * @example
+ * const model = await GPT.load('./gpt2');
+ * const next = model.generate([464, 3290], { maxNewTokens: 20 }); // Int32Array of 20 token ids
+ */
+export class GPT {
+  /** The checked hyperparameters. */
+  readonly config: Readonly<GPTConfig>;
+  /** The backend this model runs on. */
+  readonly backend: BackendName;
+  private readonly ops: Backend;
+  private readonly wte: Float32Array;
+  private readonly wpe: Float32Array;
+  /** wte transposed to (E, V), so the LM head is a plain row-major matmul on either backend. */
+  private readonly lmHead: Float32Array;
+  private readonly lnfG: Float32Array;
+  private readonly lnfB: Float32Array;
+  private readonly blocks: Block[];
+
+  private constructor(config: GPTConfig, weights: ReadonlyMap<string, Tensor>) {
+    this.config = Object.freeze({ ...config });
+    this.ops = current();
+    this.backend = this.ops.name;
+    const E = config.n_embd, V = config.vocab_size;
+    const get = (name: string): Float32Array => (weights.get(name) as Tensor).data;
+    this.wte = get('wte.weight');
+    this.wpe = get('wpe.weight');
+    this.lmHead = new Float32Array(E * V);
+    for (let v = 0; v < V; v++) for (let e = 0; e < E; e++) this.lmHead[e * V + v] = this.wte[v * E + e];
+    this.lnfG = get('ln_f.weight');
+    this.lnfB = get('ln_f.bias');
+    this.blocks = [];
+    for (let i = 0; i < config.n_layer; i++) {
+      const p = (name: string): Float32Array => get(`h.${i}.${name}`);
+      const cAttn = p('attn.c_attn.weight'), cAttnB = p('attn.c_attn.bias');
+      const block = {
+        ln1g: p('ln_1.weight'), ln1b: p('ln_1.bias'), ln2g: p('ln_2.weight'), ln2b: p('ln_2.bias'),
+        wq: columns(cAttn, E, 3 * E, 0, E), wk: columns(cAttn, E, 3 * E, E, E), wv: columns(cAttn, E, 3 * E, 2 * E, E),
+        bq: cAttnB.slice(0, E), bk: cAttnB.slice(E, 2 * E), bv: cAttnB.slice(2 * E),
+        wo: p('attn.c_proj.weight'), bo: p('attn.c_proj.bias'),
+        fcW: p('mlp.c_fc.weight'), fcB: p('mlp.c_fc.bias'), projW: p('mlp.c_proj.weight'), projB: p('mlp.c_proj.bias'),
+      };
+      const t = (data: Float32Array, dims: number[]): Tensor => ({ data, dims });
+      const attn = new MultiHeadAttention({ numHeads: config.n_head, causal: true }, {
+        wq: t(block.wq, [E, E]), wk: t(block.wk, [E, E]), wv: t(block.wv, [E, E]), wo: t(block.wo, [E, E]),
+        bq: t(block.bq, [E]), bk: t(block.bk, [E]), bv: t(block.bv, [E]), bo: t(block.bo, [E]),
+      });
+      this.blocks.push({ ...block, attn });
+    }
+  }
+
+  /**
+   * Builds a model from GPT-2-named tensors (no `transformer.` prefix), checking every shape
+   * against the config and every value for NaN/infinity. The arrays are used, not copied.
+   * @param config the hyperparameters (as in config.json)
+   * @param weights tensor name -> Tensor, e.g. 'h.0.attn.c_attn.weight' -> [n_embd, 3*n_embd]
+   */
+  static fromWeights(config: GPTConfig, weights: ReadonlyMap<string, Tensor> | Record<string, Tensor>): GPT {
+    const checked = parseConfig(config);
+    const map: ReadonlyMap<string, Tensor> = weights instanceof Map ? weights : new Map(Object.entries(weights as Record<string, Tensor>));
+    for (const name of map.keys()) {
+      if (!expectedShapes(checked).has(name) && !isIgnoredTensor(name)) {
+        throw rangeError('weights', 'only GPT-2 tensor names', `unexpected tensor ${name}`);
+      }
+    }
+    for (const [name, dims] of expectedShapes(checked)) {
+      const tensor = map.get(name);
+      if (tensor === undefined) throw rangeError('weights', `a tensor ${name} of shape ${formatDims(dims)}`, 'none');
+      checkTensor(tensor, name);
+      if (tensor.dims.length !== dims.length || tensor.dims.some((d, i) => d !== dims[i])) {
+        throw shapeError(name, `shape ${formatDims(dims)} (from the config)`, `shape ${formatDims(tensor.dims)}`);
+      }
+      const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw rangeError(name, 'finite values', `${tensor.data[bad]} at index ${bad}`);
+    }
+    return new GPT(checked, map);
+  }
+
+  /**
+   * A model with random weights (GPT-2's initialisation, see RandomOptions), for demos and benchmarks.
+   * @param config hyperparameters; layer_norm_epsilon defaults to 1e-5
+   * @param seed integer seed; the same seed gives the same weights
+   * @example const model = GPT.random({ vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12 }, 1);
+   */
+  static random(config: Omit<GPTConfig, 'layer_norm_epsilon'> & { layer_norm_epsilon?: number }, seed = 0, opts?: RandomOptions): GPT {
+    const checked = parseConfig(config);
+    integerOption(seed, 'seed', Number.MIN_SAFE_INTEGER);
+    const o = checkOptions(opts, 'opts', ['std']);
+    const std = o.std ?? 0.02;
+    if (typeof std !== 'number' || !(std >= 0) || !Number.isFinite(std)) throw rangeError('opts.std', 'a finite number >= 0', String(std));
+    return new GPT(checked, randomWeights(checked, seed, std));
+  }
+
+  /**
+   * Loads a Hugging Face style GPT-2 folder: config.json and model.safetensors (F32, F16, BF16 or
+   * F64 tensors, names with or without a `transformer.` prefix). Every shape is checked against
+   * config.json before any tensor data is read.
+   * @param dir the folder
+   */
+  static async load(dir: string): Promise<GPT> {
+    const configFile = path.join(dir, 'config.json');
+    let json: unknown;
+    try {
+      json = JSON.parse(await fsp.readFile(configFile, 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code) throw err;
+      throw new ModelFileError(`${configFile} is not valid JSON (${(err as Error).message})`);
+    }
+    const config = parseConfig(json, configFile);
+    const file = path.join(dir, 'model.safetensors');
+    const st = await SafetensorsFile.open(file);
+    try {
+      const shapes = expectedShapes(config);
+      const byModelName = new Map<string, string>();
+      for (const name of st.tensors.keys()) {
+        const bare = name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
+        if (isIgnoredTensor(bare)) continue;
+        if (!shapes.has(bare)) {
+          throw new ModelFileError(`${file}: unexpected tensor ${name} (not a GPT-2 tensor for config.json's n_layer ${config.n_layer})`);
+        }
+        if (byModelName.has(bare)) throw new ModelFileError(`${file}: tensor ${bare} appears twice (${byModelName.get(bare)} and ${name})`);
+        byModelName.set(bare, name);
+      }
+      for (const [bare, dims] of shapes) {
+        const stored = byModelName.get(bare);
+        if (stored === undefined) throw new ModelFileError(`${file}: tensor ${bare} is missing`);
+        const entry = st.tensors.get(stored)!;
+        if (!['F32', 'F16', 'BF16', 'F64'].includes(entry.dtype)) {
+          throw new ModelFileError(`${file}: tensor ${stored} has dtype ${entry.dtype}; expected F32, F16, BF16 or F64`);
+        }
+        if (entry.shape.length !== dims.length || entry.shape.some((d, i) => d !== dims[i])) {
+          throw new ModelFileError(`${file}: tensor ${stored} has shape ${formatDims(entry.shape)}, but config.json ` +
+            `(vocab_size ${config.vocab_size}, n_positions ${config.n_positions}, n_embd ${config.n_embd}) needs ${formatDims(dims)}`);
+        }
+      }
+      const weights = new Map<string, Tensor>();
+      for (const [bare, stored] of byModelName) weights.set(bare, await st.read(stored));
+      for (const [name, tensor] of weights) {
+        const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
+        if (bad >= 0) throw new ModelFileError(`${file}: tensor ${byModelName.get(name)} holds ${tensor.data[bad]} at index ${bad}`);
+      }
+      return new GPT(config, weights);
+    } finally {
+      await st.close();
+    }
+  }
+
+  /**
+   * The weights under their GPT-2 names (c_attn fused again), in checkpoint order. The arrays are
+   * the model's own except c_attn's; do not modify them.
+   */
+  namedWeights(): Map<string, Tensor> {
+    const E = this.config.n_embd;
+    const out = new Map<string, Tensor>();
+    for (const [name, dims] of expectedShapes(this.config)) {
+      const match = /^h\.(\d+)\.(.+)$/.exec(name);
+      let data: Float32Array;
+      if (!match) {
+        data = name === 'wte.weight' ? this.wte : name === 'wpe.weight' ? this.wpe : name === 'ln_f.weight' ? this.lnfG : this.lnfB;
+      } else {
+        const b = this.blocks[Number(match[1])];
+        switch (match[2]) {
+          case 'attn.c_attn.weight':
+            data = new Float32Array(E * 3 * E);
+            for (let r = 0; r < E; r++) {
+              data.set(b.wq.subarray(r * E, r * E + E), r * 3 * E);
+              data.set(b.wk.subarray(r * E, r * E + E), r * 3 * E + E);
+              data.set(b.wv.subarray(r * E, r * E + E), r * 3 * E + 2 * E);
+            }
+            break;
+          case 'attn.c_attn.bias':
+            data = new Float32Array(3 * E);
+            data.set(b.bq, 0);
+            data.set(b.bk, E);
+            data.set(b.bv, 2 * E);
+            break;
+          default: {
+            const fields: Record<string, Float32Array> = {
+              'ln_1.weight': b.ln1g, 'ln_1.bias': b.ln1b, 'ln_2.weight': b.ln2g, 'ln_2.bias': b.ln2b,
+              'attn.c_proj.weight': b.wo, 'attn.c_proj.bias': b.bo, 'mlp.c_fc.weight': b.fcW, 'mlp.c_fc.bias': b.fcB,
+              'mlp.c_proj.weight': b.projW, 'mlp.c_proj.bias': b.projB,
+            };
+            data = fields[match[2]];
+          }
+        }
+      }
+      out.set(name, { data, dims });
+    }
+    return out;
+  }
+
+  /**
+   * Writes config.json and model.safetensors (GPT-2 tensor names) into `dir`, creating it.
+   * @param dir output folder
+   * @param opts dtype: 'F32' (default), 'F16' or 'BF16' (rounded to nearest even)
+   */
+  async save(dir: string, opts?: SaveOptions): Promise<void> {
+    const o = checkOptions(opts, 'opts', ['dtype']);
+    const dtype = o.dtype ?? 'F32';
+    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw rangeError('opts.dtype', "'F32', 'F16' or 'BF16'", String(dtype));
+    await fsp.mkdir(dir, { recursive: true });
+    await fsp.writeFile(path.join(dir, 'config.json'), `${JSON.stringify(configJson(this.config), null, 2)}\n`);
+    await writeSafetensors(path.join(dir, 'model.safetensors'), [...this.namedWeights()], dtype, { format: 'pt' });
+  }
+
+  private linear(x: Float32Array, rows: number, w: Float32Array, k: number, n: number, bias: Float32Array | null): Float32Array {
+    const out = new Float32Array(rows * n);
+    this.ops.matmul(planMatmul([rows, k], [k, n], false, false), x, w, bias, out);
+    return out;
+  }
+
+  /** Runs the blocks on x (B*S rows) in place; with caches, block i appends to caches[i]. */
+  private blocksForward(x: Float32Array, B: number, S: number, caches: KVCache[] | null, upTo = this.blocks.length): void {
+    const E = this.config.n_embd, rows = B * S, eps = this.config.layer_norm_epsilon;
+    const h = new Float32Array(rows * E);
+    for (let i = 0; i < upTo; i++) {
+      const b = this.blocks[i];
+      layerNorm(x, rows, E, b.ln1g, b.ln1b, eps, h);
+      const a = b.attn.forward({ data: h, dims: [B, S, E] }, caches ? { cache: caches[i] } : undefined);
+      addInPlace(x, a.data);
+      layerNorm(x, rows, E, b.ln2g, b.ln2b, eps, h);
+      const f = this.linear(h, rows, b.fcW, E, 4 * E, b.fcB);
+      geluTanh(f);
+      addInPlace(x, this.linear(f, rows, b.projW, 4 * E, E, b.projB));
+    }
+  }
+
+  /** ln_f then the tied LM head, on `rows` rows of x starting at row `from`. */
+  private logits(x: Float32Array, from: number, rows: number): Float32Array {
+    const E = this.config.n_embd;
+    const h = new Float32Array(rows * E);
+    layerNorm(x.subarray(from * E, (from + rows) * E), rows, E, this.lnfG, this.lnfB, this.config.layer_norm_epsilon, h);
+    return this.linear(h, rows, this.lmHead, E, this.config.vocab_size, null);
+  }
+
+  private embedRows(tokens: ArrayLike<number>, B: number, S: number, start: number): Float32Array {
+    const positions = new Int32Array(B * S);
+    for (let r = 0; r < B * S; r++) positions[r] = start + (r % S);
+    const x = new Float32Array(B * S * this.config.n_embd);
+    embed(this.wte, this.wpe, this.config.n_embd, tokens, positions, x);
+    return x;
+  }
+
+  private checkSequence(tokens: unknown, batch: unknown, name: string): { B: number; S: number } {
+    if (!(tokens instanceof Int32Array)) throw typeError(name, 'Int32Array', tokens);
+    const B = integerOption(batch, 'opts.batch', 1, 1);
+    if (tokens.length === 0 || tokens.length % B !== 0) {
+      throw shapeError(name, `a positive multiple of batch (${B}) tokens`, `${tokens.length} tokens`);
+    }
+    const S = tokens.length / B;
+    if (S > this.config.n_positions) throw rangeError(name, `at most n_positions (${this.config.n_positions}) tokens per sequence`, String(S));
+    checkTokens(tokens, this.config.vocab_size, name);
+    return { B, S };
+  }
+
+  /**
+   * Full causal forward pass.
+   * @param tokens token ids, `batch` sequences of equal length back to back (B*S values)
+   * @param opts batch: number of sequences (default 1)
+   * @returns logits [B, S, vocab_size]
+   */
+  forward(tokens: Int32Array, opts?: { batch?: number }): Tensor {
+    const o = checkOptions(opts, 'opts', ['batch']);
+    const { B, S } = this.checkSequence(tokens, o.batch, 'tokens');
+    const x = this.embedRows(tokens, B, S, 0);
+    this.blocksForward(x, B, S, null);
+    return { data: this.logits(x, 0, B * S), dims: [B, S, this.config.vocab_size] };
+  }
+
+  /**
+   * Softmax attention probabilities of one layer and head (the attention op's qkMatmulOutputMode 3):
+   * row i (query) over columns j (keys), zero above the diagonal.
+   * @param tokens one sequence of token ids
+   * @param opts layer in [0, n_layer), head in [0, n_head)
+   * @returns weights [S, S]
+   */
+  attentionWeights(tokens: Int32Array, opts: { layer: number; head: number }): Tensor {
+    const o = checkOptions(opts, 'opts', ['layer', 'head']);
+    const { S } = this.checkSequence(tokens, 1, 'tokens');
+    const layer = integerOption(o.layer, 'opts.layer', 0), head = integerOption(o.head, 'opts.head', 0);
+    if (layer >= this.config.n_layer) throw rangeError('opts.layer', `an integer in [0, ${this.config.n_layer})`, String(layer));
+    if (head >= this.config.n_head) throw rangeError('opts.head', `an integer in [0, ${this.config.n_head})`, String(head));
+    const E = this.config.n_embd;
+    const x = this.embedRows(tokens, 1, S, 0);
+    this.blocksForward(x, 1, S, null, layer);
+    const b = this.blocks[layer];
+    const h = new Float32Array(S * E);
+    layerNorm(x, S, E, b.ln1g, b.ln1b, this.config.layer_norm_epsilon, h);
+    const q = this.linear(h, S, b.wq, E, E, b.bq), k = this.linear(h, S, b.wk, E, E, b.bk), v = this.linear(h, S, b.wv, E, E, b.bv);
+    const H = this.config.n_head, dims = [1, S, E];
+    const { plan } = validateAttention({ data: q, dims }, { data: k, dims }, { data: v, dims },
+      { isCausal: true, qNumHeads: H, kvNumHeads: H, qkMatmulOutputMode: 3 });
+    const probabilities = new Float32Array(H * S * S);
+    this.ops.attention(plan, q, k, v, new Float32Array(S * E), probabilities);
+    const weights = probabilities.slice(head * S * S, (head + 1) * S * S);
+    return { data: weights, dims: [S, S] };
+  }
+
+  /**
+   * Starts an incremental decode: one KVCache per layer, room for `maxSeqLen` tokens (default n_positions).
+   * Call dispose() when done to free the native cache memory at once.
+   */
+  decoder(maxSeqLen = this.config.n_positions): GPTDecoder {
+    const n = integerOption(maxSeqLen, 'maxSeqLen', 1);
+    if (n > this.config.n_positions) throw rangeError('maxSeqLen', `an integer in [1, ${this.config.n_positions}] (n_positions)`, String(n));
+    const { n_head: H, n_embd: E } = this.config;
+    // A KVCache belongs to the backend active when it is made; make these on the model's own.
+    const active = getBackend();
+    if (active !== this.backend) useBackend(this.backend);
+    let caches: KVCache[];
+    try {
+      caches = this.blocks.map(() => new KVCache({ batch: 1, numKVHeads: H, headDim: E / H, maxSeqLen: n }));
+    } finally {
+      if (active !== this.backend) useBackend(active);
+    }
+    return new GPTDecoder(this.config.vocab_size, n, caches, (tokens, start) => {
+      const x = this.embedRows(tokens, 1, tokens.length, start);
+      this.blocksForward(x, 1, tokens.length, caches);
+      return this.logits(x, tokens.length - 1, 1);
+    });
+  }
+
+  /**
+   * Generates exactly `maxNewTokens` tokens after the prompt, one KV-cached step per token.
+   * @param prompt token ids (not modified)
+   * @param opts maxNewTokens; temperature (0/absent = greedy, ties to the lowest id), topK, seed
+   * @returns the new tokens only
+   */
+  generate(prompt: Int32Array | readonly number[], opts: GenerateOptions): Int32Array {
+    if (!(prompt instanceof Int32Array) && !Array.isArray(prompt)) throw typeError('prompt', 'Int32Array or an array of token ids', prompt);
+    if (prompt.length === 0) throw rangeError('prompt', 'at least one token', 'an empty prompt');
+    checkTokens(prompt, this.config.vocab_size, 'prompt');
+    if (opts === undefined) throw typeError('opts', 'an options object with maxNewTokens', opts);
+    const o = checkOptions(opts, 'opts', ['maxNewTokens', 'temperature', 'topK', 'seed']);
+    const count = integerOption(o.maxNewTokens, 'opts.maxNewTokens', 0);
+    const temperature = o.temperature ?? 0;
+    if (typeof temperature !== 'number' || !(temperature >= 0) || !Number.isFinite(temperature)) {
+      throw rangeError('opts.temperature', 'a finite number >= 0', String(temperature));
+    }
+    const topK = integerOption(o.topK, 'opts.topK', 1, Number.MAX_SAFE_INTEGER);
+    const seed = integerOption(o.seed, 'opts.seed', Number.MIN_SAFE_INTEGER, Math.floor(Math.random() * 2 ** 32));
+    const total = prompt.length + count;
+    if (total > this.config.n_positions) {
+      throw rangeError('opts.maxNewTokens', `at most n_positions - prompt length (${this.config.n_positions} - ${prompt.length})`, String(count));
+    }
+    const out = new Int32Array(count);
+    if (count === 0) return out;
+    const random = seededRandom(seed), V = this.config.vocab_size;
+    const decoder = this.decoder(total);
+    try {
+      let logits = decoder.append(Int32Array.from(prompt)).data;
+      for (let i = 0; i < count; i++) {
+        out[i] = temperature === 0 ? argmax(logits, 0, V) : sample(logits, 0, V, temperature, topK, random);
+        if (i + 1 < count) logits = decoder.append(out.subarray(i, i + 1)).data;
+      }
+    } finally {
+      decoder.dispose();
+    }
+    return out;
+  }
+}
+
+/** Incremental decoding over per-layer KV caches; see GPT.decoder. */
+export class GPTDecoder {
+  /** @internal */
+  constructor(
+    private readonly vocab: number,
+    /** Room for this many tokens in all. */
+    readonly maxSeqLen: number,
+    private readonly caches: KVCache[],
+    private readonly step: (tokens: Int32Array, start: number) => Float32Array,
+  ) {}
+
+  /** Tokens seen so far. */
+  get length(): number {
+    return this.caches[0]?.length ?? 0;
+  }
+
+  /**
+   * Feeds tokens at positions length .. length + n - 1 and returns the logits [vocab_size] of the last one.
+   * @param tokens one or more token ids
+   */
+  append(tokens: Int32Array | readonly number[]): Tensor {
+    const ids = tokens instanceof Int32Array ? tokens : Array.isArray(tokens) ? Int32Array.from(tokens) : null;
+    if (!ids) throw typeError('tokens', 'Int32Array or an array of token ids', tokens);
+    if (ids.length === 0) throw rangeError('tokens', 'at least one token', 'none');
+    checkTokens(ids, this.vocab, 'tokens');
+    if (this.length + ids.length > this.maxSeqLen) {
+      throw rangeError('tokens', `at most ${this.maxSeqLen - this.length} tokens (maxSeqLen ${this.maxSeqLen}, ${this.length} used)`,
+        `${ids.length} tokens`, 'ERR_ATTN_CACHE_FULL');
+    }
+    return { data: this.step(ids, this.length), dims: [this.vocab] };
+  }
+
+  /** Forgets every position from n on (rollback), keeping the first n. */
+  truncate(n: number): void {
+    for (const cache of this.caches) cache.truncate(n);
+  }
+
+  /** Frees the caches now rather than at garbage collection. */
+  dispose(): void {
+    for (const cache of this.caches) cache.dispose();
+  }
+}
