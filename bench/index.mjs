@@ -132,16 +132,12 @@ function measure(name, fn, { isAsync, slow, maxTime, minSamples, onCycle }) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
-// Output checks: native against JS (or the JS-free reference when JS is skipped), the peer
-// against ours. Relative to the largest reference magnitude, so sums of 1024 terms and
-// probabilities in [0, 1] use one rule.
+// Output checks: every variant against a float64 reference at sampled elements; native against
+// JS and the peer against ours in full. Errors are relative to the largest reference magnitude,
+// so sums of 1024 terms and attention outputs in [-1, 1] use one rule.
 
-function compare(actual, expected, tol) {
-  if (ArrayBuffer.isView(actual) && actual.constructor !== Float32Array) {
-    const same = actual.length === expected.length && actual.every((x, i) => x === expected[i]);
-    return { ok: same, detail: same ? 'same tokens' : 'tokens differ' };
-  }
-  if (actual.length !== expected.length) return { ok: false, detail: `length ${actual.length} vs ${expected.length}` };
+function compare(actual, expected, tol, what) {
+  if (actual.length !== expected.length) return { ok: false, detail: `${what}: length ${actual.length} vs ${expected.length}` };
   let maxDiff = 0, scale = 0, bad = 0;
   for (let i = 0; i < actual.length; i++) {
     const d = Math.abs(actual[i] - expected[i]);
@@ -150,7 +146,20 @@ function compare(actual, expected, tol) {
     if (Number.isNaN(d)) bad++;
   }
   const rel = maxDiff / Math.max(scale, 1e-30);
-  return { ok: bad === 0 && rel <= tol, detail: `max rel err ${rel.toExponential(1)}`, maxRelErr: rel };
+  return { ok: bad === 0 && rel <= tol, detail: `${what} ${rel.toExponential(1)}` };
+}
+
+/** 48 output elements at seeded positions against the workload's float64 reference. */
+function spotCheck(output, expected, tol) {
+  const picked = [], want = [];
+  let h = 0x9e3779b9;
+  for (let i = 0; i < 48; i++) {
+    h = Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0;
+    const at = h % output.length;
+    picked.push(output[at]);
+    want.push(expected(at));
+  }
+  return compare(picked, want, tol, 'vs f64');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,10 +329,17 @@ async function runWorkload(w, ctx) {
     runs.js.label = `single call: ${(runs.js.warmMs / 1000).toFixed(1)} s in warm-up`;
     if (!w.child) progress.drop(timing.rounds - 1);
   }
-  const reference = runs.js?.output ?? runs.native?.output;
   const checks = {};
-  if (runs.native && runs.js) checks.native = compare(runs.native.output, runs.js.output, w.tol || 0);
-  if (runs.ort && reference) checks.ort = compare(runs.ort.output, runs.native?.output ?? reference, w.tol || 1e-4);
+  if (w.spot) {
+    const expected = w.spot(data);
+    for (const [v, run] of Object.entries(runs)) checks[v] = spotCheck(run.output, expected, w.tol);
+  }
+  const both = (a, b) => (a && b ? { ok: a.ok && b.ok, detail: `${a.detail}; ${b.detail}` } : a ?? b);
+  if (runs.native && runs.js) checks.native = both(compare(runs.native.output, runs.js.output, w.tol, 'vs JS'), checks.native);
+  if (runs.ort && (runs.native || runs.js)) {
+    const ours = runs.native ?? runs.js;
+    checks.ort = both(compare(runs.ort.output, ours.output, w.tol, `vs ${runs.native ? 'native' : 'JS'}`), checks.ort);
+  }
   for (const v of Object.keys(runs)) runs[v].output = null;
 
   const samples = Object.fromEntries(Object.keys(runs).map((v) => [v, []]));

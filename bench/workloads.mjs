@@ -3,7 +3,9 @@
 // Each entry says what it needs from the package (`needs`: exports that must all exist; a workload is
 // skipped with the reason printed while its API has not landed), how much work one call is (`unit` + `amount`:
 // flops, bytes read, or tokens), how the JS backend is run (`js`), how to build its inputs
-// (`data`), how to call the package (`ours`) and how to run the same thing on onnxruntime (`peer`).
+// (`data`), how to call the package (`ours`), a float64 reference for single output elements
+// (`spot`, so every variant is checked even where JS is too slow to compare against) and how to
+// run the same thing on onnxruntime (`peer`).
 // Inputs are seeded, so every variant and every run sees the same numbers.
 
 /** Deterministic uniform floats in [-scale, scale) (mulberry32). */
@@ -36,12 +38,39 @@ export function toBSHD(data, B, H, S, D) {
   return out;
 }
 
+// Float64 reference for one output element of attention: query row `qRow` (length D) against keys
+// 0..visible-1 of one kv head (rows of length D starting at kOff / vOff), output column `col`.
+function attentionRef(q, qRow, k, v, kvOff, visible, D, col) {
+  const scale = 1 / Math.sqrt(D);
+  const scores = new Float64Array(visible);
+  let max = -Infinity;
+  for (let j = 0; j < visible; j++) {
+    let dot = 0;
+    for (let t = 0; t < D; t++) dot += q[qRow + t] * k[kvOff + j * D + t];
+    scores[j] = dot * scale;
+    if (scores[j] > max) max = scores[j];
+  }
+  let sum = 0, acc = 0;
+  for (let j = 0; j < visible; j++) {
+    const p = Math.exp(scores[j] - max);
+    sum += p;
+    acc += p * v[kvOff + j * D + col];
+  }
+  return acc / sum;
+}
+
 function matmulWorkload({ id, title, m, k, n, js, bias = false, biasAsInit = false }) {
   return {
     id, title, group: 'matmul', needs: bias ? ['linear'] : ['matmul'],
     unit: 'flops', amount: 2 * m * k * n, js, tol: 1e-4,
     data: () => ({ a: tensor([m, k], 1), b: tensor([k, n], 2), bias: bias ? tensor([n], 3) : null }),
     ours: (api, d) => (bias ? () => api.linear(d.a, d.b, d.bias).data : () => api.matmul(d.a, d.b).data),
+    spot: (d) => (i) => {
+      const row = Math.floor(i / n), col = i % n;
+      let acc = d.bias ? d.bias.data[col] : 0;
+      for (let p = 0; p < k; p++) acc += d.a.data[row * k + p] * d.b.data[p * n + col];
+      return acc;
+    },
     peer: (ort, d) => (bias
       ? ort.gemm({ m, k, n, a: d.a.data, b: d.b.data, bias: d.bias.data, weightsAsInitializers: biasAsInit })
       : ort.matmul({ m, k, n, a: d.a.data, b: d.b.data })),
@@ -56,6 +85,11 @@ function prefillWorkload({ id, title, B, Hq, Hkv, S, D, js, child = false }) {
     unit: 'flops', amount: (4 * B * Hq * S * S * D) / 2, js, tol: 2e-4,
     data: () => ({ q: tensor([B, Hq, S, D], 11), k: tensor([B, Hkv, S, D], 12), v: tensor([B, Hkv, S, D], 13) }),
     ours: (api, d) => () => api.attention(d.q, d.k, d.v, { isCausal: true }).y.data,
+    spot: (d) => (i) => {
+      const col = i % D, s = Math.floor(i / D) % S, bh = Math.floor(i / (D * S));
+      const b = Math.floor(bh / Hq), hk = Math.floor((bh % Hq) / (Hq / Hkv));
+      return attentionRef(d.q.data, (bh * S + s) * D, d.k.data, d.v.data, (b * Hkv + hk) * S * D, s + 1, D, col);
+    },
     peer: (ort, d) => ort.groupQueryAttention({
       B, Hq, Hkv, S, D,
       q: toBSHD(d.q.data, B, Hq, S, D), k: toBSHD(d.k.data, B, Hkv, S, D), v: toBSHD(d.v.data, B, Hkv, S, D),
@@ -75,6 +109,11 @@ function decodeWorkload({ id, title, B, Hq, Hkv, past, D, js }) {
     unit: 'bytes', amount: 2 * B * Hkv * T * D * 4, js, tol: 2e-4,
     data: () => ({ q: tensor([B, Hq, 1, D], 21), k: tensor([B, Hkv, T, D], 22), v: tensor([B, Hkv, T, D], 23) }),
     ours: (api, d) => () => api.attention(d.q, d.k, d.v).y.data,
+    spot: (d) => (i) => {
+      const col = i % D, bh = Math.floor(i / D);
+      const b = Math.floor(bh / Hq), hk = Math.floor((bh % Hq) / (Hq / Hkv));
+      return attentionRef(d.q.data, bh * D, d.k.data, d.v.data, (b * Hkv + hk) * T * D, T, D, col);
+    },
     peer: (ort, d) => ort.decodeAttention({ B, Hq, Hkv, past, D, q: d.q.data, k: d.k.data, v: d.v.data }),
   };
 }
@@ -102,6 +141,25 @@ function seedDemoWorkload() {
       // [B, S, D] is the 3-D attention layout with one head.
       const opts = { isCausal: true, qNumHeads: 1, kvNumHeads: 1 };
       return () => api.attention(api.linear(d.x, d.wq), api.linear(d.x, d.wk), api.linear(d.x, d.wv), opts).y.data;
+    },
+    spot: (d) => (i) => {
+      const col = i % D, s = Math.floor(i / D) % S, b = Math.floor(i / (D * S));
+      const project = (w, t) => {
+        const row = new Float64Array(D);
+        for (let c = 0; c < D; c++) {
+          let acc = 0;
+          for (let p = 0; p < dIn; p++) acc += d.x.data[(b * S + t) * dIn + p] * w.data[p * D + c];
+          row[c] = acc;
+        }
+        return row;
+      };
+      const q = project(d.wq, s);
+      const k = new Float64Array((s + 1) * D), v = new Float64Array((s + 1) * D);
+      for (let t = 0; t <= s; t++) {
+        k.set(project(d.wk, t), t * D);
+        v.set(project(d.wv, t), t * D);
+      }
+      return attentionRef(q, 0, k, v, 0, s + 1, D, col);
     },
     variantLabel: (api) => (typeof api.MultiHeadAttention === 'function' ? 'MultiHeadAttention' : 'linear x3 + attention'),
     peer: (ort, d) => ort.seedDemo({ ...A5, x: d.x.data, wq: d.wq.data, wk: d.wk.data, wv: d.wv.data }),
