@@ -6,8 +6,9 @@ import type { MatmulOptions, Tensor } from './types';
 const MAX_ELEMENTS = Number.MAX_SAFE_INTEGER;
 
 export function isFloat32Array(value: unknown): value is Float32Array {
-  // Realm-independent: a Float32Array from a vm context or worker is still a Float32Array.
-  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Float32Array]';
+  // instanceof is the fast path; the tag check keeps a Float32Array from a vm context or worker
+  // (another realm) a Float32Array.
+  return value instanceof Float32Array || (ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Float32Array]');
 }
 
 /** Throws unless `value` is a Float32Array whose buffer is usable. */
@@ -36,20 +37,25 @@ export function checkDims(dims: unknown, name: string): number {
 
 /**
  * Checks that `value` is a Tensor ({data: Float32Array, dims}) with data.length equal to the
- * product of dims. A bare Float32Array is accepted as a 1-D tensor when `allowBareArray`.
+ * product of dims, and returns a snapshot: `data` and `dims` are read once and dims is copied into
+ * a plain array, so a getter or a later change to the caller's dims cannot differ from what was
+ * checked. A bare Float32Array is accepted as a 1-D tensor when `allowBareArray`.
  */
 export function checkTensor(value: unknown, name: string, allowBareArray = false): Tensor {
   if (allowBareArray && isFloat32Array(value)) return { data: value, dims: [value.length] };
   if (typeof value !== 'object' || value === null || !('data' in value) || !('dims' in value)) {
     throw typeError(name, allowBareArray ? 'a Tensor {data: Float32Array, dims} or a Float32Array' : 'a Tensor {data: Float32Array, dims}', value);
   }
-  const tensor = value as { data: unknown; dims: unknown };
-  if (!isFloat32Array(tensor.data)) throw typeError(`${name}.data`, 'Float32Array', tensor.data);
-  const size = checkDims(tensor.dims, name);
-  if (tensor.data.length !== size) {
-    throw shapeError(name, `data of length ${size} (the product of dims ${formatDims(tensor.dims as number[])})`, `data of length ${tensor.data.length}`);
+  const data = (value as { data: unknown }).data;
+  const rawDims = (value as { dims: unknown }).dims;
+  if (!isFloat32Array(data)) throw typeError(`${name}.data`, 'Float32Array', data);
+  const dims = Array.isArray(rawDims) || (ArrayBuffer.isView(rawDims) && !(rawDims instanceof DataView))
+    ? Array.from(rawDims as ArrayLike<number>) : rawDims;
+  const size = checkDims(dims, name);
+  if (data.length !== size) {
+    throw shapeError(name, `data of length ${size} (the product of dims ${formatDims(dims as number[])})`, `data of length ${data.length}`);
   }
-  return tensor as Tensor;
+  return { data, dims: dims as number[] };
 }
 
 /** Throws unless `opts` is undefined or a plain object with only the given keys. */
@@ -112,6 +118,8 @@ export interface MatmulPlan {
   readonly outSize: number;
 }
 
+const NO_DIMS: readonly number[] = Object.freeze([]);
+
 function batchStrides(dims: readonly number[], matrixSize: number, outBatch: readonly number[]): number[] {
   const strides = new Array<number>(outBatch.length).fill(0);
   let stride = matrixSize;
@@ -122,46 +130,63 @@ function batchStrides(dims: readonly number[], matrixSize: number, outBatch: rea
   return strides;
 }
 
+// e.g. "Expected dims [..., 3, n] (k = 3 from the last dim of a with dims [2, 3]) for b but received dims [4, 2]"
+function kMismatch(aDims: readonly number[], bDims: readonly number[], transA: boolean, transB: boolean, k: number): RangeError {
+  const expected = bDims.length === 1 ? `[${k}]` : transB ? `[..., n, ${k}]` : `[..., ${k}, n]`;
+  const from = aDims.length === 1 ? 'the length' : transA ? 'the second-to-last dim (transA)' : 'the last dim';
+  return shapeError('b', `dims ${expected} (k = ${k} from ${from} of a with dims ${formatDims(aDims)})`,
+    `dims ${formatDims(bDims)}${transB ? ' with transB' : ''}`);
+}
+
 /**
  * numpy/torch.matmul semantics: 1-D operands are promoted (a -> [1, k], b -> [k, 1]) and the
  * promoted dim is dropped from the result; leading dims broadcast. transA/transB swap the last
  * two dims of an operand of rank >= 2 (a 1-D operand has nothing to swap).
  */
 export function planMatmul(aDims: readonly number[], bDims: readonly number[], transA: boolean, transB: boolean): MatmulPlan {
-  const aVec = aDims.length === 1;
-  const bVec = bDims.length === 1;
-  if (aDims.length === 0) throw shapeError('a', 'a tensor of rank >= 1', 'dims []');
-  if (bDims.length === 0) throw shapeError('b', 'a tensor of rank >= 1', 'dims []');
   const ar = aDims.length, br = bDims.length;
-  const m = aVec ? 1 : transA ? aDims[ar - 1] : aDims[ar - 2];
-  const ka = aVec ? aDims[0] : transA ? aDims[ar - 2] : aDims[ar - 1];
-  const kb = bVec ? bDims[0] : transB ? bDims[br - 1] : bDims[br - 2];
-  const n = bVec ? 1 : transB ? bDims[br - 2] : bDims[br - 1];
-  if (ka !== kb) {
-    const expected = bVec ? `[${ka}]` : transB ? `[..., n, ${ka}]` : `[..., ${ka}, n]`;
-    throw shapeError('b', `dims ${expected} (k = ${ka} from a with dims ${formatDims(aDims)}${transA ? ', transA' : ''})`, `dims ${formatDims(bDims)}${transB ? ' with transB' : ''}`);
-  }
-  const aBatch = aVec ? [] : aDims.slice(0, ar - 2);
-  const bBatch = bVec ? [] : bDims.slice(0, br - 2);
-  const rank = Math.max(aBatch.length, bBatch.length);
-  const batchDims: number[] = [];
-  for (let i = 0; i < rank; i++) {
-    const da = aBatch[aBatch.length - rank + i] ?? 1;
-    const db = bBatch[bBatch.length - rank + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) {
-      throw shapeError('b', `batch dims that broadcast with a's ${formatDims(aBatch)}`, `dims ${formatDims(bDims)} (batch dims ${formatDims(bBatch)})`);
+  if (ar === 0) throw shapeError('a', 'dims of rank >= 1', 'dims []');
+  if (br === 0) throw shapeError('b', 'dims of rank >= 1', 'dims []');
+  const aVec = ar === 1, bVec = br === 1;
+  const tA = transA && !aVec, tB = transB && !bVec;
+  const m = aVec ? 1 : aDims[tA ? ar - 1 : ar - 2];
+  const k = aDims[aVec ? 0 : tA ? ar - 2 : ar - 1];
+  const n = bVec ? 1 : bDims[tB ? br - 2 : br - 1];
+  if (bDims[bVec ? 0 : tB ? br - 1 : br - 2] !== k) throw kMismatch(aDims, bDims, tA, tB, k);
+
+  // The common 2-D (or 1-D) case allocates no batch bookkeeping.
+  let batchDims = NO_DIMS, aBatchStrides = NO_DIMS, bBatchStrides = NO_DIMS;
+  let nativeBatch: Float64Array | undefined;
+  let batch = 1;
+  if (ar > 2 || br > 2) {
+    const aBatch = aVec ? NO_DIMS : aDims.slice(0, ar - 2);
+    const bBatch = bVec ? NO_DIMS : bDims.slice(0, br - 2);
+    const rank = Math.max(aBatch.length, bBatch.length);
+    if (rank > MAX_BATCH_RANK) {
+      throw rangeError(aBatch.length >= bBatch.length ? 'a' : 'b', `at most ${MAX_BATCH_RANK} batch dims`, `${rank}`);
     }
-    batchDims.push(Math.max(da, db));
+    const dims: number[] = [];
+    for (let i = 0; i < rank; i++) {
+      const da = aBatch[aBatch.length - rank + i] ?? 1;
+      const db = bBatch[bBatch.length - rank + i] ?? 1;
+      if (da !== db && da !== 1 && db !== 1) {
+        throw shapeError('b', `batch dims that broadcast with ${formatDims(aBatch)} (the batch dims of a with dims ${formatDims(aDims)})`,
+          `dims ${formatDims(bDims)} (batch dims ${formatDims(bBatch)})`);
+      }
+      dims.push(Math.max(da, db));
+      batch *= dims[i];
+    }
+    batchDims = dims;
+    aBatchStrides = batchStrides(aBatch, m * k, dims);
+    bBatchStrides = batchStrides(bBatch, k * n, dims);
+    nativeBatch = Float64Array.from([...dims, ...aBatchStrides, ...bBatchStrides]);
   }
-  if (rank > MAX_BATCH_RANK) throw rangeError('a', `at most ${MAX_BATCH_RANK} batch dims`, `${rank}`);
-  const aBatchStrides = batchStrides(aBatch, m * ka, batchDims);
-  const bBatchStrides = batchStrides(bBatch, ka * n, batchDims);
-  const batch = batchDims.reduce((p, d) => p * d, 1);
-  const outDims = [...batchDims, ...(aVec ? [] : [m]), ...(bVec ? [] : [n])];
+  const outDims = batchDims.slice();
+  if (!aVec) outDims.push(m);
+  if (!bVec) outDims.push(n);
   const outSize = batch * m * n;
-  if (outSize > MAX_ELEMENTS) throw rangeError('output', 'at most 2^53 - 1 elements', formatDims(outDims));
-  const nativeBatch = rank ? Float64Array.from([...batchDims, ...aBatchStrides, ...bBatchStrides]) : undefined;
-  return { m, k: ka, n, transA: transA && !aVec, transB: transB && !bVec, batchDims, aBatchStrides, bBatchStrides, nativeBatch, batch, outDims, outSize };
+  if (outSize > MAX_ELEMENTS) throw rangeError('the output', 'at most 2^53 - 1 elements', `dims ${formatDims(outDims)}`);
+  return { m, k, n, transA: tA, transB: tB, batchDims, aBatchStrides, bBatchStrides, nativeBatch, batch, outDims, outSize };
 }
 
 export interface ValidatedMatmul {
@@ -180,7 +205,7 @@ export function validateMatmul(a: unknown, b: unknown, opts: MatmulOptions | und
   const o = opts === undefined ? {} : checkOptions(opts, 'opts', MATMUL_OPTIONS);
   const plan = planMatmul(ta.dims, tb.dims, checkBoolean(o.transA, 'opts.transA', false), checkBoolean(o.transB, 'opts.transB', false));
   const bias = o.bias === undefined ? null : checkBias(o.bias, 'opts.bias', plan.n);
-  const out = o.out === undefined ? undefined : checkOut(o.out, plan.outSize, plan.outDims, [ta.data, tb.data]);
+  const out = o.out === undefined ? undefined : checkOut(o.out, plan.outSize, plan.outDims, bias ? [ta.data, tb.data, bias] : [ta.data, tb.data]);
   return { plan, a: ta, b: tb, bias, out };
 }
 
@@ -196,7 +221,7 @@ export function validateLinear(x: unknown, w: unknown, b: unknown): ValidatedMat
   if (tw.dims.length !== 2) throw shapeError('w', 'dims [in, out]', `dims ${formatDims(tw.dims)}`);
   const inFeatures = tx.dims[tx.dims.length - 1];
   if (tw.dims[0] !== inFeatures) {
-    throw shapeError('w', `dims [${inFeatures}, out] (in = ${inFeatures}, the last dim of x)`, `dims ${formatDims(tw.dims)}`);
+    throw shapeError('w', `dims [${inFeatures}, out] (in = ${inFeatures}, the last dim of x)`, `dims ${formatDims(tw.dims)} (x has dims ${formatDims(tx.dims)})`);
   }
   const bias = b === undefined || b === null ? null : checkBias(b, 'b', tw.dims[1]);
   // x of any rank >= 1 is a stack of rows: one 2-D product, no batch broadcasting needed.
