@@ -215,6 +215,13 @@ function jsPolicy(w) {
   return w.js;
 }
 
+/** Timed runs a workload is expected to make (the progress bar's share), before anything fails. */
+function plannedRuns(w, ctx) {
+  const per = (once) => (w.child || once ? 1 : timing.rounds);
+  const js = jsPolicy(w).mode;
+  return (ctx.nativeLoaded ? per(false) : 0) + (js === 'skip' ? 0 : per(js === 'once')) + (ctx.peer && w.peer ? per(false) : 0);
+}
+
 /** Builds the callable for a backend variant; an object-holding workload binds to the backend now. */
 function bindOurs(api, w, data, backend) {
   api.useBackend(backend);
@@ -267,6 +274,7 @@ async function runWorkload(w, ctx) {
   const missing = w.needs.filter((name) => typeof api[name] !== 'function');
   if (missing.length) {
     result.skipped = `needs ${missing.join(', ')} (not exported by the package yet)`;
+    progress.drop(plannedRuns(w, ctx));
     return result;
   }
   const data = w.data();
@@ -320,15 +328,14 @@ async function runWorkload(w, ctx) {
     } catch (err) {
       result.variants[v] = { error: err.message.split('\n')[0] };
       delete runs[v];
-      progress.drop(w.child ? 1 : v === 'js' && w.js.mode === 'once' ? 1 : timing.rounds);
     }
   }
   // Calls of seconds get one sample per round (JS: one in all) so the whole run stays in minutes.
   if (runs.js && !runs.js.once && runs.js.warmMs > 3000) {
     runs.js.once = true;
     runs.js.label = `single call: ${(runs.js.warmMs / 1000).toFixed(1)} s in warm-up`;
-    if (!w.child) progress.drop(timing.rounds - 1);
   }
+  progress.drop(plannedRuns(w, ctx) - Object.values(runs).reduce((n, run) => n + (w.child || run.once ? 1 : timing.rounds), 0));
   const checks = {};
   if (w.spot) {
     const expected = w.spot(data);
@@ -377,6 +384,7 @@ async function runWorkload(w, ctx) {
         } catch (err) {
           result.variants[v] = { error: err.message.split('\n')[0] };
           delete runs[v];
+          progress.drop(run.once ? 0 : timing.rounds - round - 1);
         }
         progress.finished(task, samples[v]);
         // Lets onnxruntime's spinning worker threads settle before the next variant runs.
@@ -526,14 +534,9 @@ async function main() {
     console.error(`no workload matches ${filters.join(' ')}; --list shows them`);
     process.exit(2);
   }
-  const totalRuns = chosen.reduce((n, w) => {
-    const variants = (nativeLoaded ? 1 : 0) + (jsPolicy(w).mode === 'skip' ? 0 : 1) + (peer && w.peer ? 1 : 0);
-    const perVariant = w.child ? 1 : timing.rounds;
-    const jsOnce = jsPolicy(w).mode === 'once' && !w.child ? timing.rounds - 1 : 0;
-    return n + variants * perVariant - jsOnce;
-  }, 0);
-  const progress = createProgress(totalRuns);
-  const ctx = { api, peer, peerReason, limits, progress, nativeLoaded };
+  const ctx = { api, peer, peerReason, limits, nativeLoaded };
+  ctx.progress = createProgress(chosen.reduce((n, w) => n + plannedRuns(w, ctx), 0));
+  const { progress } = ctx;
   const results = [];
   const started = Date.now();
   for (const w of chosen) {
