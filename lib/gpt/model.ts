@@ -6,8 +6,6 @@
 // The fused c_attn (E, 3E) splits by columns into wq | wk | wv for MultiHeadAttention, and c_proj
 // is its wo; GPT.save fuses them back. Matmuls run on the backend that was active when the model
 // was built; the per-row ops (LayerNorm, GELU, residual) are plain float32 loops (./ops.ts).
-import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import { current, getBackend, useBackend, type Backend } from '../backend';
 import { formatDims, rangeError, shapeError, typeError } from '../errors';
 import { KVCache } from '../kv-cache';
@@ -15,9 +13,11 @@ import { MultiHeadAttention } from '../mha';
 import type { BackendName, Tensor } from '../types';
 import { checkOptions, checkTensor, planMatmul } from '../validate';
 import { validateAttention } from '../validate-attention';
-import { configJson, parseConfig, type GPTConfig } from './config';
+import { readCheckpoint, writeCheckpoint } from './checkpoint';
+import { parseConfig, type GPTConfig } from './config';
+import { checkTokens, GPTDecoder } from './decoder';
 import { addInPlace, embed, geluTanh, layerNorm } from './ops';
-import { ModelFileError, SafetensorsFile, writeSafetensors, type SaveDtype } from './safetensors';
+import type { SaveDtype } from './safetensors';
 import { argmax, sample, seededRandom } from './sampling';
 import { expectedShapes, isIgnoredTensor, randomWeights } from './weights';
 
@@ -55,13 +55,6 @@ function columns(data: Float32Array, rows: number, cols: number, from: number, w
   const out = new Float32Array(rows * width);
   for (let r = 0; r < rows; r++) out.set(data.subarray(r * cols + from, r * cols + from + width), r * width);
   return out;
-}
-
-function checkTokens(tokens: ArrayLike<number>, vocab: number, name: string): void {
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i];
-    if (!Number.isInteger(t) || t < 0 || t >= vocab) throw rangeError(`${name}[${i}]`, `a token id in [0, ${vocab})`, String(t));
-  }
 }
 
 function integerOption(value: unknown, name: string, min: number, fallback?: number): number {
@@ -173,51 +166,8 @@ export class GPT {
    * @param dir the folder
    */
   static async load(dir: string): Promise<GPT> {
-    const configFile = path.join(dir, 'config.json');
-    let json: unknown;
-    try {
-      json = JSON.parse(await fsp.readFile(configFile, 'utf8'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code) throw err;
-      throw new ModelFileError(`${configFile} is not valid JSON (${(err as Error).message})`);
-    }
-    const config = parseConfig(json, configFile);
-    const file = path.join(dir, 'model.safetensors');
-    const st = await SafetensorsFile.open(file);
-    try {
-      const shapes = expectedShapes(config);
-      const byModelName = new Map<string, string>();
-      for (const name of st.tensors.keys()) {
-        const bare = name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
-        if (isIgnoredTensor(bare)) continue;
-        if (!shapes.has(bare)) {
-          throw new ModelFileError(`${file}: unexpected tensor ${name} (not a GPT-2 tensor for config.json's n_layer ${config.n_layer})`);
-        }
-        if (byModelName.has(bare)) throw new ModelFileError(`${file}: tensor ${bare} appears twice (${byModelName.get(bare)} and ${name})`);
-        byModelName.set(bare, name);
-      }
-      for (const [bare, dims] of shapes) {
-        const stored = byModelName.get(bare);
-        if (stored === undefined) throw new ModelFileError(`${file}: tensor ${bare} is missing`);
-        const entry = st.tensors.get(stored)!;
-        if (!['F32', 'F16', 'BF16', 'F64'].includes(entry.dtype)) {
-          throw new ModelFileError(`${file}: tensor ${stored} has dtype ${entry.dtype}; expected F32, F16, BF16 or F64`);
-        }
-        if (entry.shape.length !== dims.length || entry.shape.some((d, i) => d !== dims[i])) {
-          throw new ModelFileError(`${file}: tensor ${stored} has shape ${formatDims(entry.shape)}, but config.json ` +
-            `(vocab_size ${config.vocab_size}, n_positions ${config.n_positions}, n_embd ${config.n_embd}) needs ${formatDims(dims)}`);
-        }
-      }
-      const weights = new Map<string, Tensor>();
-      for (const [bare, stored] of byModelName) weights.set(bare, await st.read(stored));
-      for (const [name, tensor] of weights) {
-        const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
-        if (bad >= 0) throw new ModelFileError(`${file}: tensor ${byModelName.get(name)} holds ${tensor.data[bad]} at index ${bad}`);
-      }
-      return new GPT(config, weights);
-    } finally {
-      await st.close();
-    }
+    const { config, weights } = await readCheckpoint(dir);
+    return new GPT(config, weights);
   }
 
   /**
@@ -273,9 +223,7 @@ export class GPT {
     const o = checkOptions(opts, 'opts', ['dtype']);
     const dtype = o.dtype ?? 'F32';
     if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw rangeError('opts.dtype', "'F32', 'F16' or 'BF16'", String(dtype));
-    await fsp.mkdir(dir, { recursive: true });
-    await fsp.writeFile(path.join(dir, 'config.json'), `${JSON.stringify(configJson(this.config), null, 2)}\n`);
-    await writeSafetensors(path.join(dir, 'model.safetensors'), [...this.namedWeights()], dtype, { format: 'pt' });
+    await writeCheckpoint(dir, this.config, this.namedWeights(), dtype);
   }
 
   private linear(x: Float32Array, rows: number, w: Float32Array, k: number, n: number, bias: Float32Array | null): Float32Array {
@@ -432,48 +380,5 @@ export class GPT {
       decoder.dispose();
     }
     return out;
-  }
-}
-
-/** Incremental decoding over per-layer KV caches; see GPT.decoder. */
-export class GPTDecoder {
-  /** @internal */
-  constructor(
-    private readonly vocab: number,
-    /** Room for this many tokens in all. */
-    readonly maxSeqLen: number,
-    private readonly caches: KVCache[],
-    private readonly step: (tokens: Int32Array, start: number) => Float32Array,
-  ) {}
-
-  /** Tokens seen so far. */
-  get length(): number {
-    return this.caches[0]?.length ?? 0;
-  }
-
-  /**
-   * Feeds tokens at positions length .. length + n - 1 and returns the logits [vocab_size] of the last one.
-   * @param tokens one or more token ids
-   */
-  append(tokens: Int32Array | readonly number[]): Tensor {
-    const ids = tokens instanceof Int32Array ? tokens : Array.isArray(tokens) ? Int32Array.from(tokens) : null;
-    if (!ids) throw typeError('tokens', 'Int32Array or an array of token ids', tokens);
-    if (ids.length === 0) throw rangeError('tokens', 'at least one token', 'none');
-    checkTokens(ids, this.vocab, 'tokens');
-    if (this.length + ids.length > this.maxSeqLen) {
-      throw rangeError('tokens', `at most ${this.maxSeqLen - this.length} tokens (maxSeqLen ${this.maxSeqLen}, ${this.length} used)`,
-        `${ids.length} tokens`, 'ERR_ATTN_CACHE_FULL');
-    }
-    return { data: this.step(ids, this.length), dims: [this.vocab] };
-  }
-
-  /** Forgets every position from n on (rollback), keeping the first n. */
-  truncate(n: number): void {
-    for (const cache of this.caches) cache.truncate(n);
-  }
-
-  /** Frees the caches now rather than at garbage collection. */
-  dispose(): void {
-    for (const cache of this.caches) cache.dispose();
   }
 }
