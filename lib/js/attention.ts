@@ -150,12 +150,11 @@ function scores1(q: Float64Array, r: number, k: Float32Array, kOff: number, kSt:
   }
 }
 
-/** Turns row r of the score tile into exp(S - m_new), updating m, l and rescaling O. */
-function softmaxTile(plan: AttentionPlan, s: Scratch, r: number, j0: number, n: number, qkOut: Float32Array | null): void {
-  const { softcap, qkMode, mask, Dv } = plan;
+/** Row r of the score tile, in place: softcap, then the mask and key limit; writes the qk output stage. */
+function biasScores(plan: AttentionPlan, s: Scratch, r: number, j0: number, n: number, qkOut: Float32Array | null): void {
+  const { softcap, qkMode, mask } = plan;
   const added = mask && !mask.bool ? mask.data : null, allowed = mask && mask.bool ? mask.data : null;
   const tile = s.s, base = r * TILE, visible = s.limit[r] - j0, maskRow = s.maskRow[r] + j0, qkRow = s.qkRow[r] + j0;
-  let tileMax = -Infinity;
   for (let j = 0; j < n; j++) {
     let x = tile[base + j];
     if (qkMode === 0) qkOut![qkRow + j] = x;
@@ -166,8 +165,16 @@ function softmaxTile(plan: AttentionPlan, s: Scratch, r: number, j0: number, n: 
     else if (allowed && allowed[maskRow + j] === 0) x = -Infinity;
     if (qkMode >= 2) qkOut![qkRow + j] = x;
     tile[base + j] = x;
-    if (x > tileMax) tileMax = x;
   }
+}
+
+/** Turns row r of the score tile into exp(S - m_new), updating m, l and rescaling O. */
+function softmaxTile(plan: AttentionPlan, s: Scratch, r: number, j0: number, n: number, qkOut: Float32Array | null): void {
+  const tile = s.s, base = r * TILE;
+  if (plan.mask || plan.softcap > 0 || plan.qkMode >= 0) biasScores(plan, s, r, j0, n, qkOut);
+  else for (let j = Math.max(0, s.limit[r] - j0); j < n; j++) tile[base + j] = -Infinity;
+  let tileMax = -Infinity;
+  for (let j = 0; j < n; j++) tileMax = Math.max(tileMax, tile[base + j]);
   const mOld = s.max[r], mNew = Math.max(mOld, tileMax);
   if (mNew === -Infinity) {
     // Nothing visible yet: keep O and l at 0 (and avoid exp(-inf - (-inf)) = NaN).
@@ -177,7 +184,7 @@ function softmaxTile(plan: AttentionPlan, s: Scratch, r: number, j0: number, n: 
   if (mOld !== mNew && mOld !== -Infinity) {
     const alpha = Math.exp(mOld - mNew);
     s.sum[r] *= alpha;
-    for (let d = r * Dv, e = d + Dv; d < e; d++) s.acc[d] *= alpha;
+    for (let d = r * plan.Dv, e = d + plan.Dv; d < e; d++) s.acc[d] *= alpha;
   }
   let sum = 0;
   for (let j = 0; j < n; j++) {
