@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as st from '../dist/gpt/safetensors.js';
+import { sample, seededRandom, topIndices } from '../dist/gpt/sampling.js';
 import { api, forEachBackend, nativeAvailable } from './helpers/backends';
 import { expectClose } from './helpers/oracle';
 
@@ -121,6 +122,27 @@ async function writeFolder(tensors: RawTensor[], config: Record<string, unknown>
   await fsp.writeFile(path.join(folder, 'model.safetensors'), Buffer.concat([prefix, json, ...tensors.map((t) => t.bytes)]));
   return folder;
 }
+
+describe('sampling', () => {
+  it('keeps the top k logits, ties at the cut to the lower index (oracle: full sort)', () => {
+    const next = seededRandom(3);
+    for (let trial = 0; trial < 500; trial++) {
+      const n = 1 + Math.floor(next() * 40), k = 1 + Math.floor(next() * n);
+      const logits = Float32Array.from({ length: n }, () => Math.floor(next() * 6));
+      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+      expect(topIndices(logits, 0, n, k)).toEqual(order.slice(0, k).sort((a, b) => a - b));
+    }
+  });
+
+  it('draws in proportion to softmax(logits / temperature)', () => {
+    const logits = Float32Array.from([Math.log(1), Math.log(3), -Infinity, Math.log(6)]);
+    const random = seededRandom(5), counts = [0, 0, 0, 0], N = 20000;
+    for (let i = 0; i < N; i++) counts[sample(logits, 0, 4, 1, 4, random)]++;
+    // Expected 0.1, 0.3, 0, 0.6; 5 standard deviations of a binomial at N = 20000 is under 0.02.
+    expect(counts[2]).toBe(0);
+    [0.1, 0.3, 0, 0.6].forEach((p, i) => expect(Math.abs(counts[i] / N - p)).toBeLessThan(0.02));
+  });
+});
 
 forEachBackend('GPT', (backend) => {
   const model = () => api.GPT.random(CONFIG, 1234);

@@ -119,7 +119,8 @@ export class GPT {
 
   /**
    * Builds a model from GPT-2-named tensors (no `transformer.` prefix), checking every shape
-   * against the config and every value for NaN/infinity. The arrays are used, not copied.
+   * against the config and every value for NaN/infinity. The arrays are used in place, except
+   * c_attn (split into q, k, v copies) and wte (a transposed copy serves the LM head).
    * @param config the hyperparameters (as in config.json)
    * @param weights tensor name -> Tensor, e.g. 'h.0.attn.c_attn.weight' -> [n_embd, 3*n_embd]
    */

@@ -28,6 +28,46 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
+ * The k largest of logits[offset .. offset + length), as ascending indices; ties at the cut keep
+ * the lower index. A size-k min-heap: O(length log k), where sorting the whole vocabulary would
+ * cost a noticeable share of a decode step.
+ */
+export function topIndices(logits: Float32Array, offset: number, length: number, k: number): number[] {
+  const heap: number[] = [];
+  // `a` sorts before `b` (is evicted first): smaller value, or equal value and higher index.
+  const below = (a: number, b: number): boolean => {
+    const va = logits[offset + a], vb = logits[offset + b];
+    return va < vb || (va === vb && a > b) || (Number.isNaN(va) && !Number.isNaN(vb));
+  };
+  const siftDown = (i: number): void => {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < heap.length && below(heap[l], heap[m])) m = l;
+      if (r < heap.length && below(heap[r], heap[m])) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m], heap[i]];
+      i = m;
+    }
+  };
+  for (let i = 0; i < length; i++) {
+    if (heap.length < k) {
+      heap.push(i);
+      for (let c = heap.length - 1; c > 0;) {
+        const p = (c - 1) >> 1;
+        if (!below(heap[c], heap[p])) break;
+        [heap[c], heap[p]] = [heap[p], heap[c]];
+        c = p;
+      }
+    } else if (below(heap[0], i)) {
+      heap[0] = i;
+      siftDown(0);
+    }
+  }
+  return heap.sort((a, b) => a - b);
+}
+
+/**
  * Draws an index from softmax(logits / temperature), restricted to the topK largest logits when
  * topK < length (ties at the cut go to the lower index). Probabilities are computed in float64.
  * @param temperature > 0
@@ -36,14 +76,7 @@ export function seededRandom(seed: number): () => number {
  */
 export function sample(logits: Float32Array, offset: number, length: number, temperature: number, topK: number,
   random: () => number): number {
-  let candidates: number[];
-  if (topK < length) {
-    const order = Array.from({ length }, (_, i) => i);
-    order.sort((a, b) => logits[offset + b] - logits[offset + a] || a - b);
-    candidates = order.slice(0, topK).sort((a, b) => a - b);
-  } else {
-    candidates = Array.from({ length }, (_, i) => i);
-  }
+  const candidates = topK < length ? topIndices(logits, offset, length, topK) : Array.from({ length }, (_, i) => i);
   let max = -Infinity;
   for (const i of candidates) max = Math.max(max, logits[offset + i]);
   // All -inf (or NaN) leaves nothing to weigh: fall back to the greedy choice.
