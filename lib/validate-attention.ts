@@ -108,13 +108,22 @@ function checkAttached(data: unknown, name: string): void {
   }
 }
 
+/** Array-likes (dims) are copied so a getter or a later change cannot differ from what was checked. */
+function snapshot(value: unknown): unknown {
+  return Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView)) ? Array.from(value as ArrayLike<unknown>) : value;
+}
+
+/**
+ * checkTensor on a snapshot: data and dims are read once, so what the kernel gets is what was
+ * validated (a getter on a caller's tensor cannot return something else later).
+ */
 function checkInput(value: unknown, name: string): Tensor {
-  if (typeof value === 'object' && value !== null && 'data' in value && 'dims' in value) {
-    // dims may be a typed array too (checkDims allows it); a detached one cannot even be printed.
-    checkAttached((value as { data: unknown }).data, `${name}.data`);
-    checkAttached((value as { dims: unknown }).dims, `${name}.dims`);
-  }
-  return checkTensor(value, name);
+  if (typeof value !== 'object' || value === null || !('data' in value) || !('dims' in value)) return checkTensor(value, name);
+  const { data, dims } = value as { data: unknown; dims: unknown };
+  // dims may be a typed array too (checkDims allows it); a detached one cannot even be printed.
+  checkAttached(data, `${name}.data`);
+  checkAttached(dims, `${name}.dims`);
+  return checkTensor({ data, dims: snapshot(dims) }, name);
 }
 
 function checkCount(value: unknown, name: string): number | undefined {
@@ -154,8 +163,8 @@ export function checkMask(value: unknown, B: number, Hq: number, Sq: number, tot
   checkAttached(data, `${name}.data`);
   checkAttached(dims, `${name}.dims`);
   const mask = data as Float32Array | Uint8Array;
-  const size = checkDims(dims, name);
-  const list = Array.from(dims as ArrayLike<number>);
+  const list = snapshot(dims) as number[];
+  const size = checkDims(list, name);
   if (mask.length !== size) throw shapeError(name, `data of length ${size} (the product of dims ${formatDims(list)})`, `data of length ${mask.length}`);
   const target = formatDims([B, Hq, Sq, total]);
   const [mb, mh, mq, len] = [1, 1, 1, ...list].slice(-4);
@@ -196,7 +205,8 @@ function strides3(H: number, S: number, d: number): ViewStrides {
  */
 export function validateAttention(q: unknown, k: unknown, v: unknown, opts: AttentionOptions | undefined): ValidatedAttention {
   const tq = checkInput(q, 'q'), tk = checkInput(k, 'k'), tv = checkInput(v, 'v');
-  const o = checkOptions(opts, 'opts', ATTENTION_OPTIONS);
+  // A copy: each option (getters included) is read once.
+  const o = { ...checkOptions(opts, 'opts', ATTENTION_OPTIONS) };
   const rank = tq.dims.length;
   if (rank !== 3 && rank !== 4) throw shapeError('q', '4-D dims [B, H, S, D] or 3-D dims [B, S, H*D]', `dims ${formatDims(tq.dims)}`);
   for (const [t, name] of [[tk, 'k'], [tv, 'v']] as const) {

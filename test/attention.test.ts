@@ -281,6 +281,20 @@ forEachBackend('attention invariants', (backend) => {
     expect(Array.from(opts.nonpadKvSeqlen as Int32Array)).toEqual([7, 6]);
   });
 
+  it('reads each tensor and option once: getters cannot change what was validated', () => {
+    const { q, k, v } = makeInputs(shape({}), 4, 32);
+    const expected = api.attention(q, k, v, { isCausal: true });
+    const flip = <T>(first: T, later: T) => { let n = 0; return () => (n++ === 0 ? first : later); };
+    const qData = flip(q.data, new Float32Array(1)), kDims = flip(k.dims, [1, 1, 1, 1]);
+    const causal = flip<unknown>(true, 'no');
+    const result = api.attention(
+      { get data() { return qData(); }, dims: q.dims },
+      { data: k.data, get dims() { return kDims(); } },
+      v,
+      { get isCausal() { return causal(); } } as AttentionOptions);
+    expect(Array.from(result.y.data)).toEqual(Array.from(expected.y.data));
+  });
+
   it('attentionAsync resolves to what attention returns', async () => {
     const s = shape({ B: 2, Hq: 8, Hkv: 2, Sq: 17, Skv: 9, past: 4, Dv: 12 });
     const { q, k, v, opts } = makeInputs(s, 3, 27);
