@@ -8,7 +8,7 @@ import { formatDims } from '../errors';
 import type { Tensor } from '../types';
 import { configJson, parseConfig, type GPTConfig } from './config';
 import { ModelFileError, SafetensorsFile, writeSafetensors, type SaveDtype } from './safetensors';
-import { expectedShapes, isIgnoredTensor } from './weights';
+import { expectedShapes, firstNonFinite, isIgnoredTensor } from './weights';
 
 const PREFIX = 'transformer.';
 
@@ -56,7 +56,7 @@ export async function readCheckpoint(dir: string): Promise<{ config: GPTConfig; 
     const weights = new Map<string, Tensor>();
     for (const [bare, name] of stored) {
       const tensor = await st.read(name);
-      const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
+      const bad = firstNonFinite(tensor.data);
       if (bad >= 0) throw new ModelFileError(`${file}: tensor ${name} holds ${tensor.data[bad]} at index ${bad}`);
       weights.set(bare, tensor);
     }

@@ -19,7 +19,7 @@ import { checkTokens, GPTDecoder } from './decoder';
 import { addInPlace, embed, geluTanh, layerNorm } from './ops';
 import type { SaveDtype } from './safetensors';
 import { argmax, sample, seededRandom } from './sampling';
-import { expectedShapes, isIgnoredTensor, randomWeights } from './weights';
+import { expectedShapes, firstNonFinite, isIgnoredTensor, randomWeights } from './weights';
 
 interface Block {
   ln1g: Float32Array; ln1b: Float32Array; ln2g: Float32Array; ln2b: Float32Array;
@@ -54,6 +54,18 @@ export interface SaveOptions {
 function columns(data: Float32Array, rows: number, cols: number, from: number, width: number): Float32Array {
   const out = new Float32Array(rows * width);
   for (let r = 0; r < rows; r++) out.set(data.subarray(r * cols + from, r * cols + from + width), r * width);
+  return out;
+}
+
+/** The (cols, rows) transpose of a (rows, cols) matrix, in 64 x 64 tiles so reads and writes both stay in cache. */
+function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r0 = 0; r0 < rows; r0 += 64) {
+    for (let c0 = 0; c0 < cols; c0 += 64) {
+      const r1 = Math.min(rows, r0 + 64), c1 = Math.min(cols, c0 + 64);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = data[r * cols + c];
+    }
+  }
   return out;
 }
 
@@ -93,8 +105,7 @@ export class GPT {
     const get = (name: string): Float32Array => (weights.get(name) as Tensor).data;
     this.wte = get('wte.weight');
     this.wpe = get('wpe.weight');
-    this.lmHead = new Float32Array(E * V);
-    for (let v = 0; v < V; v++) for (let e = 0; e < E; e++) this.lmHead[e * V + v] = this.wte[v * E + e];
+    this.lmHead = transpose(this.wte, V, E);
     this.lnfG = get('ln_f.weight');
     this.lnfB = get('ln_f.bias');
     this.blocks = [];
@@ -139,7 +150,7 @@ export class GPT {
       if (tensor.dims.length !== dims.length || tensor.dims.some((d, i) => d !== dims[i])) {
         throw shapeError(name, `shape ${formatDims(dims)} (from the config)`, `shape ${formatDims(tensor.dims)}`);
       }
-      const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
+      const bad = firstNonFinite(tensor.data);
       if (bad >= 0) throw rangeError(name, 'finite values', `${tensor.data[bad]} at index ${bad}`);
     }
     return new GPT(checked, map);
