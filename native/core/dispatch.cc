@@ -13,6 +13,9 @@ constexpr KernelTable kScalarTable = {
     "scalar", 4, 8, f32_gemm_4x8__scalar,
     f32_vec_dot__scalar, f32_vec_axpy__scalar, f32_vec_scale__scalar, f32_vec_max__scalar,
     f32_vec_expsum__scalar,
+    // attention tiles
+    f32_vec_softcap__scalar, f32_attn_qk_panel__scalar, f32_attn_qk_rows__scalar,
+    f32_attn_softmax__scalar, f32_attn_pv__scalar,
 };
 
 #if defined(ATTN_HAVE_X86_KERNELS)
@@ -20,6 +23,9 @@ constexpr KernelTable kAvx2Table = {
     "avx2", 6, 16, f32_gemm_6x16__avx2,
     f32_vec_dot__avx2, f32_vec_axpy__avx2, f32_vec_scale__avx2, f32_vec_max__avx2,
     f32_vec_expsum__avx2,
+    // attention tiles
+    f32_vec_softcap__avx2, f32_attn_qk_panel__avx2, f32_attn_qk_rows__avx2, f32_attn_softmax__avx2,
+    f32_attn_pv__avx2,
 };
 #endif
 

@@ -3,6 +3,7 @@
 // ISA-specific code stays in native/kernels/<isa>/ and is compiled with its own -m flags.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace attn {
 
@@ -32,7 +33,35 @@ struct KernelTable {
   void (*vec_scale)(float* y, float a, size_t n);                  // y *= a
   float (*vec_max)(const float* x, size_t n);                      // max(x), -inf when n == 0
   float (*vec_expsum)(float* x, float max, size_t n);              // x = exp(x - max); sum(x)
+
+  // --- attention tiles (native/kernels/*/f32_{vec,attn}_*.cc; owner: the attention kernels) ---
+  // Score tiles are stored transposed, s[j * lds + r] = key j against query row r, so one vector
+  // holds one key for consecutive rows and the online softmax runs down columns without
+  // horizontal reductions. lds is a multiple of kAttnPanel; k_j = k + j * k_st, v_j likewise.
+  void (*vec_softcap)(float* x, float scale, float cap, size_t n);  // x = cap * tanh(scale * x / cap)
+  // s[j*lds + r] = k_j . q_r for j < nk and the kAttnPanel rows of a packed Q panel,
+  // qp[p * kAttnPanel + r] = q_r[p] for p < d.
+  void (*attn_qk_panel)(const float* k, size_t k_st, size_t nk, const float* qp, size_t d, float* s,
+                        size_t lds);
+  // s[j*lds + r] = k_j . q_r for j < nk, r < nr, with unpacked rows q_r = q + r * q_st (decode).
+  void (*attn_qk_rows)(const float* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
+                       size_t d, float* s, size_t lds);
+  // One online-softmax step for rows r < nr (a multiple of 8) over keys j < nk:
+  //   s <- scale * s, and -inf where j >= vis[r]
+  //   m_new <- max(m, max_j s);  alpha <- exp(m - m_new);  s <- exp(s - m_new)
+  //   l <- alpha * l + sum_j s;  m <- m_new
+  // A row with no finite score keeps m = -inf and gets s = 0, alpha = 0 (never NaN).
+  void (*attn_softmax)(float* s, size_t lds, size_t nk, size_t nr, const int32_t* vis, float scale,
+                       float* m, float* l, float* alpha);
+  // o_r <- alpha_r * o_r + sum_j p[j*ldp + r] * v_j over columns c < dv, for rows r < nr, where
+  // o_r = o + r * ldo. Keys j < max(vis) may be read; p must be 0 for j >= vis[r] (as the softmax
+  // step leaves it).
+  void (*attn_pv)(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis,
+                  const float* alpha, float* o, size_t ldo, size_t nr, size_t dv);
 };
+
+// Rows per packed Q panel in attn_qk_panel (two AVX2 vectors).
+constexpr size_t kAttnPanel = 16;
 
 // The table in use. Selected on first use from CPUID + XGETBV (x86) or the build target (arm64).
 const KernelTable& kernels();
@@ -51,6 +80,14 @@ void f32_vec_axpy__scalar(float*, const float*, float, size_t);
 void f32_vec_scale__scalar(float*, float, size_t);
 float f32_vec_max__scalar(const float*, size_t);
 float f32_vec_expsum__scalar(float*, float, size_t);
+void f32_vec_softcap__scalar(float*, float, float, size_t);
+void f32_attn_qk_panel__scalar(const float*, size_t, size_t, const float*, size_t, float*, size_t);
+void f32_attn_qk_rows__scalar(const float*, size_t, size_t, const float*, size_t, size_t, size_t, float*,
+                              size_t);
+void f32_attn_softmax__scalar(float*, size_t, size_t, size_t, const int32_t*, float, float*, float*,
+                              float*);
+void f32_attn_pv__scalar(const float*, size_t, const float*, size_t, const int32_t*, const float*,
+                         float*, size_t, size_t, size_t);
 
 #if defined(ATTN_HAVE_X86_KERNELS)
 void f32_gemm_6x16__avx2(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
@@ -60,6 +97,14 @@ void f32_vec_axpy__avx2(float*, const float*, float, size_t);
 void f32_vec_scale__avx2(float*, float, size_t);
 float f32_vec_max__avx2(const float*, size_t);
 float f32_vec_expsum__avx2(float*, float, size_t);
+void f32_vec_softcap__avx2(float*, float, float, size_t);
+void f32_attn_qk_panel__avx2(const float*, size_t, size_t, const float*, size_t, float*, size_t);
+void f32_attn_qk_rows__avx2(const float*, size_t, size_t, const float*, size_t, size_t, size_t, float*,
+                            size_t);
+void f32_attn_softmax__avx2(float*, size_t, size_t, size_t, const int32_t*, float, float*, float*,
+                            float*);
+void f32_attn_pv__avx2(const float*, size_t, const float*, size_t, const int32_t*, const float*, float*,
+                       size_t, size_t, size_t);
 #endif
 
 }  // namespace attn

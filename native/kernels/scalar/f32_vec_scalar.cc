@@ -44,4 +44,8 @@ float f32_vec_expsum__scalar(float* x, float max, size_t n) {
   return sum;
 }
 
+void f32_vec_softcap__scalar(float* x, float scale, float cap, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * scale / cap);
+}
+
 }  // namespace attn

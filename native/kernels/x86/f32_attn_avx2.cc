@@ -1,0 +1,272 @@
+// AVX2+FMA attention tiles (contract in attn/kernels.h; the tile loop and threads live in
+// native/core/attention_flash.cc and attention_decode.cc). Score tiles are transposed,
+// s[j * lds + r] = key j against query row r.
+//
+//   qk_panel: S^T (6 keys, 16 rows) = K (6, d) @ Qpanel (d, 16). Per step of d: two loads of the
+//             packed panel, six broadcasts straight from the K rows (read in place, any stride),
+//             12 FMAs into 12 ymm accumulators.
+//   qk_rows:  the decode form, where rows are few: dot products of 4 rows x 2 keys (or 2x4, 1x8)
+//             with 8-lane partial sums, reduced at the end by one hadd tree.
+//   softmax:  8 rows per vector down the key axis: scale, -inf past each row's visible keys,
+//             running max and sum; the new probabilities overwrite the scores.
+//   pv:       O (6 rows, 16 columns) = alpha * O + P (6, nk) @ V (nk, 16). Per key: two loads of
+//             the V row (in place), six broadcasts of P^T, 12 FMAs; the rescale by alpha is fused
+//             into loading the O tile.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "attn/kernels.h"
+#include "f32_exp_avx2.h"
+
+namespace attn {
+namespace {
+
+constexpr size_t kRowsPerBlock = 6;
+
+inline __m256i tail_mask(size_t n) {
+  static const int32_t kBits[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kBits + 8 - n));
+}
+
+template <int MR>
+void qk_block(const float* k, size_t k_st, const float* qp, size_t d, float* s, size_t lds) {
+  __m256 c0[MR], c1[MR];
+  const float* kr[MR];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = _mm256_setzero_ps();
+    c1[i] = _mm256_setzero_ps();
+    kr[i] = k + i * k_st;
+  }
+  for (size_t p = 0; p < d; ++p) {
+    const __m256 q0 = _mm256_loadu_ps(qp + p * kAttnPanel);
+    const __m256 q1 = _mm256_loadu_ps(qp + p * kAttnPanel + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m256 kb = _mm256_broadcast_ss(kr[i] + p);
+      c0[i] = _mm256_fmadd_ps(kb, q0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(kb, q1, c1[i]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+    _mm256_storeu_ps(s + i * lds, c0[i]);
+    _mm256_storeu_ps(s + i * lds + 8, c1[i]);
+  }
+}
+
+// acc[i] holds 8 partial sums; lane i of the result is the total of acc[i].
+inline __m256 reduce8(const __m256* acc) {
+  const __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]), h23 = _mm256_hadd_ps(acc[2], acc[3]);
+  const __m256 h45 = _mm256_hadd_ps(acc[4], acc[5]), h67 = _mm256_hadd_ps(acc[6], acc[7]);
+  const __m256 a = _mm256_hadd_ps(h01, h23), b = _mm256_hadd_ps(h45, h67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+// MR rows x NJ keys of dot products; MR * NJ is 8 (one reduce8) or smaller for the tails.
+template <int MR, int NJ>
+void dot_block(const float* k, size_t k_st, const float* q, size_t q_st, size_t d, float* s, size_t lds) {
+  __m256 acc[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+  size_t p = 0;
+  for (; p + 8 <= d; p += 8) {
+    __m256 kv[NJ];
+#pragma GCC unroll 8
+    for (int j = 0; j < NJ; ++j) kv[j] = _mm256_loadu_ps(k + j * k_st + p);
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      const __m256 qv = _mm256_loadu_ps(q + i * q_st + p);
+#pragma GCC unroll 8
+      for (int j = 0; j < NJ; ++j) acc[i * NJ + j] = _mm256_fmadd_ps(qv, kv[j], acc[i * NJ + j]);
+    }
+  }
+  if (p < d) {
+    const __m256i m = tail_mask(d - p);
+    __m256 kv[NJ];
+#pragma GCC unroll 8
+    for (int j = 0; j < NJ; ++j) kv[j] = _mm256_maskload_ps(k + j * k_st + p, m);
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      const __m256 qv = _mm256_maskload_ps(q + i * q_st + p, m);
+#pragma GCC unroll 8
+      for (int j = 0; j < NJ; ++j) acc[i * NJ + j] = _mm256_fmadd_ps(qv, kv[j], acc[i * NJ + j]);
+    }
+  }
+  alignas(32) float sums[8];
+  _mm256_store_ps(sums, reduce8(acc));
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 8
+    for (int j = 0; j < NJ; ++j) s[j * lds + i] = sums[i * NJ + j];
+  }
+}
+
+template <int MR, int NJ>
+void dot_rows(const float* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t d, float* s,
+              size_t lds) {
+  size_t j = 0;
+  for (; j + NJ <= nk; j += NJ) dot_block<MR, NJ>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
+  for (; j < nk; ++j) dot_block<MR, 1>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
+}
+
+// Columns of one O tile: NV vectors of 8, the last one masked when kMasked.
+template <int NV, bool kMasked>
+struct Cols {
+  __m256i mask;
+  __m256 load(const float* p, int v) const {
+    return kMasked && v == NV - 1 ? _mm256_maskload_ps(p + 8 * v, mask) : _mm256_loadu_ps(p + 8 * v);
+  }
+  void store(float* p, int v, __m256 x) const {
+    if (kMasked && v == NV - 1) {
+      _mm256_maskstore_ps(p + 8 * v, mask, x);
+    } else {
+      _mm256_storeu_ps(p + 8 * v, x);
+    }
+  }
+};
+
+template <int MR, int NV, bool kMasked>
+void pv_block(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk, const float* alpha,
+              float* o, size_t ldo, size_t cols) {
+  const Cols<NV, kMasked> c{tail_mask(kMasked ? cols - 8 * (NV - 1) : 8)};
+  __m256 acc[MR][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+    const __m256 a = _mm256_broadcast_ss(alpha + i);
+#pragma GCC unroll 2
+    for (int w = 0; w < NV; ++w) acc[i][w] = _mm256_mul_ps(a, c.load(o + i * ldo, w));
+  }
+  for (size_t j = 0; j < nk; ++j) {
+    __m256 vv[2];
+#pragma GCC unroll 2
+    for (int w = 0; w < NV; ++w) vv[w] = c.load(v + j * v_st, w);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m256 pb = _mm256_broadcast_ss(p + j * ldp + i);
+#pragma GCC unroll 2
+      for (int w = 0; w < NV; ++w) acc[i][w] = _mm256_fmadd_ps(pb, vv[w], acc[i][w]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 2
+    for (int w = 0; w < NV; ++w) c.store(o + i * ldo, w, acc[i][w]);
+  }
+}
+
+template <int MR>
+void pv_rows(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk, const float* alpha,
+             float* o, size_t ldo, size_t dv) {
+  size_t c = 0;
+  for (; c + 16 <= dv; c += 16) pv_block<MR, 2, false>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, 16);
+  const size_t rest = dv - c;
+  if (rest > 8) {
+    pv_block<MR, 2, true>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, rest);
+  } else if (rest == 8) {
+    pv_block<MR, 1, false>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, rest);
+  } else if (rest > 0) {
+    pv_block<MR, 1, true>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, rest);
+  }
+}
+
+}  // namespace
+
+void f32_attn_qk_panel__avx2(const float* k, size_t k_st, size_t nk, const float* qp, size_t d, float* s,
+                             size_t lds) {
+  size_t j = 0;
+  for (; j + kRowsPerBlock <= nk; j += kRowsPerBlock) qk_block<6>(k + j * k_st, k_st, qp, d, s + j * lds, lds);
+  const float* kj = k + j * k_st;
+  float* sj = s + j * lds;
+  switch (nk - j) {
+    case 5: qk_block<5>(kj, k_st, qp, d, sj, lds); break;
+    case 4: qk_block<4>(kj, k_st, qp, d, sj, lds); break;
+    case 3: qk_block<3>(kj, k_st, qp, d, sj, lds); break;
+    case 2: qk_block<2>(kj, k_st, qp, d, sj, lds); break;
+    case 1: qk_block<1>(kj, k_st, qp, d, sj, lds); break;
+    default: break;
+  }
+}
+
+void f32_attn_qk_rows__avx2(const float* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
+                            size_t d, float* s, size_t lds) {
+  size_t r = 0;
+  for (; r + 4 <= nr; r += 4) dot_rows<4, 2>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+  if (nr - r >= 2) {
+    dot_rows<2, 4>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+    r += 2;
+  }
+  if (r < nr) dot_rows<1, 8>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+}
+
+void f32_attn_softmax__avx2(float* s, size_t lds, size_t nk, size_t nr, const int32_t* vis, float scale,
+                            float* m, float* l, float* alpha) {
+  const __m256 ninf = _mm256_set1_ps(-INFINITY), sv = _mm256_set1_ps(scale);
+  for (size_t r = 0; r < nr; r += 8) {
+    float* col = s + r;
+    const __m256i visv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vis + r));
+    const __m256 m_old = _mm256_loadu_ps(m + r);
+    // m_new <- max(m, max_j s), with s <- scale * s and -inf where j >= vis
+    __m256 mx = m_old;
+    __m256i jv = _mm256_setzero_si256();
+    const __m256i one = _mm256_set1_epi32(1);
+    for (size_t j = 0; j < nk; ++j) {
+      const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(visv, jv));
+      const __m256 x = _mm256_blendv_ps(ninf, _mm256_mul_ps(_mm256_loadu_ps(col + j * lds), sv), keep);
+      _mm256_storeu_ps(col + j * lds, x);
+      mx = _mm256_max_ps(mx, x);
+      jv = _mm256_add_epi32(jv, one);
+    }
+    // A row with no finite score yet has m_new = -inf, and exp(-inf - (-inf)) would be NaN:
+    // subtract 0 instead, so its p and alpha come out as exp(-inf) = 0.
+    const __m256 m_use = _mm256_blendv_ps(mx, _mm256_setzero_ps(), _mm256_cmp_ps(mx, ninf, _CMP_EQ_OQ));
+    // alpha <- exp(m - m_new)
+    const __m256 a = avx2::exp_ps(_mm256_sub_ps(m_old, m_use));
+    // p <- exp(s - m_new); l <- alpha * l + rowsum(p)
+    __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
+    size_t j = 0;
+    for (; j + 2 <= nk; j += 2) {
+      const __m256 p0 = avx2::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(col + j * lds), m_use));
+      const __m256 p1 = avx2::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(col + (j + 1) * lds), m_use));
+      _mm256_storeu_ps(col + j * lds, p0);
+      _mm256_storeu_ps(col + (j + 1) * lds, p1);
+      sum0 = _mm256_add_ps(sum0, p0);
+      sum1 = _mm256_add_ps(sum1, p1);
+    }
+    if (j < nk) {
+      const __m256 p0 = avx2::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(col + j * lds), m_use));
+      _mm256_storeu_ps(col + j * lds, p0);
+      sum0 = _mm256_add_ps(sum0, p0);
+    }
+    _mm256_storeu_ps(l + r, _mm256_fmadd_ps(a, _mm256_loadu_ps(l + r), _mm256_add_ps(sum0, sum1)));
+    _mm256_storeu_ps(m + r, mx);
+    _mm256_storeu_ps(alpha + r, a);
+  }
+}
+
+void f32_attn_pv__avx2(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis,
+                       const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
+  for (size_t r = 0; r < nr; r += kRowsPerBlock) {
+    const size_t rows = nr - r < kRowsPerBlock ? nr - r : kRowsPerBlock;
+    // Keys past every row's visible range have p = 0; the rows' alpha is 1 (or 0 with o = 0)
+    // when none is visible, so the block is skipped outright.
+    int32_t nk = 0;
+    for (size_t i = 0; i < rows; ++i) nk = vis[r + i] > nk ? vis[r + i] : nk;
+    if (nk == 0) continue;
+    const float* pr = p + r;
+    const float* ar = alpha + r;
+    float* orow = o + r * ldo;
+    switch (rows) {
+      case 6: pv_rows<6>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
+      case 5: pv_rows<5>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
+      case 4: pv_rows<4>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
+      case 3: pv_rows<3>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
+      case 2: pv_rows<2>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
+      default: pv_rows<1>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
+    }
+  }
+}
+
+}  // namespace attn
