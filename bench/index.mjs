@@ -217,7 +217,7 @@ function jsPolicy(w) {
 
 /** Timed runs a workload is expected to make (the progress bar's share), before anything fails. */
 function plannedRuns(w, ctx) {
-  const per = (once) => (w.child || once ? 1 : timing.rounds);
+  const per = (once) => (once ? 1 : timing.rounds);
   const js = jsPolicy(w).mode;
   return (ctx.nativeLoaded ? per(false) : 0) + (js === 'skip' ? 0 : per(js === 'once')) + (ctx.peer && w.peer ? per(false) : 0);
 }
@@ -254,7 +254,7 @@ async function pickOrtCandidate(peer, specs, progress, w) {
 }
 
 function childRun(w, variant, candidate) {
-  const args = [fileURLToPath(import.meta.url), '--child', w.id, '--variant', variant, '--rounds', String(timing.rounds)];
+  const args = [fileURLToPath(import.meta.url), '--child', w.id, '--variant', variant, '--rounds', '1'];
   if (opts.threads) args.push('--threads', opts.threads);
   if (opts.quick) args.push('--quick');
   if (candidate !== undefined) args.push('--candidate', String(candidate));
@@ -335,7 +335,7 @@ async function runWorkload(w, ctx) {
     runs.js.once = true;
     runs.js.label = `single call: ${(runs.js.warmMs / 1000).toFixed(1)} s in warm-up`;
   }
-  progress.drop(plannedRuns(w, ctx) - Object.values(runs).reduce((n, run) => n + (w.child || run.once ? 1 : timing.rounds), 0));
+  progress.drop(plannedRuns(w, ctx) - Object.values(runs).reduce((n, run) => n + (run.once ? 1 : timing.rounds), 0));
   const checks = {};
   if (w.spot) {
     const expected = w.spot(data);
@@ -353,19 +353,28 @@ async function runWorkload(w, ctx) {
   const rss = {};
   const order = VARIANTS.filter((v) => runs[v]);
   if (w.child) {
-    for (const v of order) {
-      try {
-        const child = childRun(w, v, v === 'ort' ? ortCandidate : undefined);
-        samples[v] = child.samples;
-        rss[v] = {
-          peakMB: child.peakRssMB, baseMB: child.baseRssMB, deltaMB: child.peakRssMB - child.baseRssMB,
-          scope: child.peakSinceStart ? 'whole child process' : 'first call (inputs ready, high-water mark reset)',
-        };
-      } catch (err) {
-        result.variants[v] = { error: err.message };
-        delete runs[v];
+    // One fresh process per variant and round, in rotating order like the in-process runs.
+    for (let round = 0; round < timing.rounds; round++) {
+      const rotated = order.map((_, i) => order[(i + round) % order.length]);
+      for (const v of rotated) {
+        if (!runs[v] || (runs[v].once && round > 0)) continue;
+        const task = `${w.id} ${v} round ${round + 1}/${timing.rounds} (own process)`;
+        try {
+          const child = childRun(w, v, v === 'ort' ? ortCandidate : undefined);
+          samples[v].push(...child.samples);
+          if (!rss[v] || child.peakRssMB > rss[v].peakMB) {
+            rss[v] = {
+              peakMB: child.peakRssMB, baseMB: child.baseRssMB, deltaMB: child.peakRssMB - child.baseRssMB,
+              scope: child.peakSinceStart ? 'whole child process' : 'first call (inputs ready, high-water mark reset)',
+            };
+          }
+        } catch (err) {
+          result.variants[v] = { error: err.message };
+          progress.drop(runs[v].once ? 0 : timing.rounds - round - 1);
+          delete runs[v];
+        }
+        progress.finished(task, samples[v] ?? []);
       }
-      progress.finished(`${w.id} ${v} (own process)`, samples[v] ?? []);
     }
   } else {
     for (let round = 0; round < timing.rounds; round++) {
