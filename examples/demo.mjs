@@ -4,6 +4,7 @@
 //   3. the "baby transformer": tokens [2, 10] -> logits [2, 10, 1000], as a 1-layer GPT
 //   4. text-free generation from a random GPT, tokens/s per backend
 // Run: npm run demo   (builds dist/ first)
+import { availableParallelism, loadavg } from 'node:os';
 import {
   GPT, MultiHeadAttention, attention, backendInfo, linear, matmul, useBackend,
 } from '../dist/index.mjs';
@@ -12,6 +13,8 @@ const info = backendInfo();
 const backends = info.nativeLoaded ? ['native', 'js'] : ['js'];
 console.log(`node-attention demo — Node ${process.version}; native: ${info.nativeLoaded ? `${info.simd}, ${info.threads} threads` : 'not loaded (JS only)'}`);
 if (!info.nativeLoaded) console.log(info.nativeError);
+const load = loadavg()[0], cpus = availableParallelism();
+if (load > cpus / 2) console.log(`note: load average ${load.toFixed(1)} on ${cpus} CPUs; timings below are shared with other work (fewer threads help: setNumThreads)`);
 
 /** mulberry32 uniform values in [-scale, scale). */
 function randomArray(length, seed, scale = 1) {
