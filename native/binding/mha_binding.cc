@@ -224,6 +224,18 @@ class MhaWorker : public Napi::AsyncWorker {
     if (status != attn::Status::kOk) SetError(attn::status_message(status));
   }
 
+  // While a worker thread's environment is torn down (worker.terminate() with this job in
+  // flight), node-addon-api's completion handler cannot open a handle scope and throws from a
+  // libuv callback, which would abort the process. Nobody can observe the promise any more then,
+  // so the job is only freed.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    try {
+      Napi::AsyncWorker::OnWorkComplete(env, status);
+    } catch (const Napi::Error&) {
+      Destroy();
+    }
+  }
+
   void OnOK() override {
     release_cache();
     deferred_.Resolve(Env().Undefined());
