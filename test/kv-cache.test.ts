@@ -214,6 +214,27 @@ describe.skipIf(!nativeAvailable)('KVCache [native only]', () => {
     expect(cache.length).toBe(4);
   });
 
+  it('forwardAsync works on its own copy of x and the mask; a detached y rejects cleanly', async () => {
+    api.useBackend('native');
+    const spec = specs['GQA 8/2'];
+    const { layer, cache } = setup(spec);
+    const x = { data: randomArray(2 * 4 * spec.dIn, 70), dims: [2, 4, spec.dIn] };
+    const mask = { data: randomArray(4 * 4, 71), dims: [4, 4] };
+    const expected = layer.forward(x, { attnMask: mask }).data;
+    const victim = { data: x.data.slice(), dims: x.dims }, victimMask = { data: mask.data.slice(), dims: mask.dims };
+    const running = layer.forwardAsync(victim, { cache, attnMask: victimMask });
+    structuredClone([victim.data.buffer, victimMask.data.buffer], { transfer: [victim.data.buffer, victimMask.data.buffer] });
+    expect((await running).data).toEqual(expected);
+    expect(cache.length).toBe(4);
+
+    const addon = createRequire(import.meta.url)(api.backendInfo().binaryPath!) as Record<string, new (...args: unknown[]) => Record<string, (...args: unknown[]) => Promise<void>>>;
+    const raw = new addon.MultiHeadAttention(Float64Array.of(8, 8, 2, 2, 4, 1, 0.5), new Float32Array(64), new Float32Array(64), new Float32Array(64), null, null, null, null, null);
+    const y = new Float32Array(8);
+    const pending = raw.forwardAsync(new Float32Array(8), 1, 1, null, null, null, y);
+    structuredClone(y.buffer, { transfer: [y.buffer] });
+    await expect(pending).rejects.toThrow(/Expected y to stay attached/);
+  });
+
   it('a cache and a layer from different backends do not mix', () => {
     const spec = specs.MHA;
     const w = randomWeights(spec);

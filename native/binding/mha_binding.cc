@@ -14,9 +14,10 @@
 // first takes the layer's reusable scratch, others use their own.
 #include <napi.h>
 
-#include <memory>
+#include <cstring>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "args.h"
 #include "attn/mha.h"
@@ -36,6 +37,7 @@ struct MhaJob {
   attn::MhaWeights weights;
   attn::MhaCall call;
   KVCacheWrap* cache_wrap = nullptr;
+  size_t x_elements = 0, y_elements = 0, mask_elements = 0;
 };
 
 class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
@@ -127,6 +129,8 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
     require_length(env, "y", y.length, checked_mul(env, rows, shape_.d_out, "y size"));
     job.call.x = x.data;
     job.call.y = y.data;
+    job.x_elements = rows * shape_.d_in;
+    job.y_elements = rows * shape_.d_out;
     job.call.B = B;
     job.call.S = S;
 
@@ -175,6 +179,7 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
       extent = checked_add(env, extent, checked_mul(env, shape_.hq - 1, m.sh, "mask extent"), "mask extent");
       extent = checked_add(env, extent, checked_mul(env, S - 1, m.sq, "mask extent"), "mask extent");
       require_length(env, "mask", mask_length, extent);
+      job.mask_elements = extent;
     }
     return job;
   }
@@ -206,14 +211,27 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
 
 class MhaWorker : public Napi::AsyncWorker {
  public:
+  // x, the mask and y belong to the caller, who may transfer (detach) their buffers while the
+  // job runs, after which the memory is freed under the pool thread. So the job reads its own
+  // copies of x and the mask, writes its own output, and OnOK copies that into y. The layer
+  // (holding the weights) and the cache are referenced until the job settles; the weights are
+  // read in place, so transferring a weight's buffer away while a call runs is unsupported.
   MhaWorker(Napi::Env env, MhaWrap* layer, const MhaJob& job, const Napi::CallbackInfo& cb)
       : Napi::AsyncWorker(env, "attn:mhaForward"), deferred_(Napi::Promise::Deferred::New(env)), layer_(layer),
-        job_(job) {
-    // x, the cache, the mask, y and the layer (and through it the weights) stay alive until done.
-    const Napi::Value held[5] = {cb[0], cb[3], cb[4], cb[6], cb.This()};
-    for (size_t i = 0; i < 5; ++i) {
-      if (held[i].IsObject()) refs_[i] = Napi::Persistent(held[i].As<Napi::Object>());
+        job_(job), x_(job.call.x, job.call.x + job.x_elements), y_(job.y_elements) {
+    job_.call.x = x_.data();
+    job_.call.y = y_.data();
+    if (job.call.mask.f32) {
+      mask_f32_.assign(job.call.mask.f32, job.call.mask.f32 + job.mask_elements);
+      job_.call.mask.f32 = mask_f32_.data();
     }
+    if (job.call.mask.u8) {
+      mask_u8_.assign(job.call.mask.u8, job.call.mask.u8 + job.mask_elements);
+      job_.call.mask.u8 = mask_u8_.data();
+    }
+    y_ref_ = Napi::Persistent(cb[6].As<Napi::Object>());
+    if (cb[3].IsObject()) cache_ref_ = Napi::Persistent(cb[3].As<Napi::Object>());
+    layer_ref_ = Napi::Persistent(cb.This().As<Napi::Object>());
   }
 
   Napi::Promise promise() const { return deferred_.Promise(); }
@@ -238,6 +256,13 @@ class MhaWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     release_cache();
+    const Napi::Value y = y_ref_.Value();
+    if (!y.IsTypedArray() || y.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+        y.As<Napi::Float32Array>().ArrayBuffer().IsDetached() || y.As<Napi::Float32Array>().ElementLength() < y_.size()) {
+      deferred_.Reject(Napi::TypeError::New(Env(), "Expected y to stay attached until forwardAsync settles").Value());
+      return;
+    }
+    if (!y_.empty()) std::memcpy(y.As<Napi::Float32Array>().Data(), y_.data(), y_.size() * sizeof(float));
     deferred_.Resolve(Env().Undefined());
   }
 
@@ -254,7 +279,9 @@ class MhaWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   MhaWrap* layer_;
   MhaJob job_;
-  Napi::ObjectReference refs_[5];
+  std::vector<float> x_, y_, mask_f32_;
+  std::vector<uint8_t> mask_u8_;
+  Napi::ObjectReference y_ref_, cache_ref_, layer_ref_;
 };
 
 Napi::Value MhaWrap::forward_async(const Napi::CallbackInfo& cb) {
