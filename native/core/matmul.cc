@@ -94,21 +94,45 @@ struct View {
 
 size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
+// dst[p * R + i] = src[i * stride + p] for i < rows (<= R), p < len: `rows` strided vectors
+// interleaved into one panel. All rows are read side by side, p after p, so each is a sequential
+// stream and the panel is written in order.
+template <size_t R>
+void interleave(const float* src, size_t stride, size_t rows, size_t len, float* dst) {
+  if (rows == R) {
+    for (size_t p = 0; p < len; ++p, dst += R) {
+      for (size_t i = 0; i < R; ++i) dst[i] = src[i * stride + p];
+    }
+  } else {
+    for (size_t p = 0; p < len; ++p, dst += R) {
+      for (size_t i = 0; i < rows; ++i) dst[i] = src[i * stride + p];
+    }
+  }
+}
+
+// The same for a panel width known only at run time; the table's widths get unrolled copies.
+void interleave_any(size_t width, const float* src, size_t stride, size_t rows, size_t len, float* dst) {
+  switch (width) {
+    case 4: return interleave<4>(src, stride, rows, len, dst);
+    case 6: return interleave<6>(src, stride, rows, len, dst);
+    case 8: return interleave<8>(src, stride, rows, len, dst);
+    case 16: return interleave<16>(src, stride, rows, len, dst);
+    default:
+      for (size_t p = 0; p < len; ++p, dst += width) {
+        for (size_t i = 0; i < rows; ++i) dst[i] = src[i * stride + p];
+      }
+  }
+}
+
 // A[0:mc, 0:kc] -> MR-row panels, panel q holding A[q*MR + i, p] at [q*MR*kc + p*MR + i].
 // Rows of the last panel past mc are left unwritten: the kernel never reads them.
 void pack_a(const View& a, size_t mc, size_t kc, size_t mr, float* dst) {
   for (size_t r0 = 0; r0 < mc; r0 += mr, dst += mr * kc) {
     const size_t rows = std::min(mr, mc - r0);
     if (a.cs == 1) {
-      for (size_t i = 0; i < rows; ++i) {
-        const float* src = a.at(r0 + i, 0);
-        for (size_t p = 0; p < kc; ++p) dst[p * mr + i] = src[p];
-      }
+      interleave_any(mr, a.at(r0, 0), a.rs, rows, kc, dst);
     } else {
-      for (size_t p = 0; p < kc; ++p) {
-        const float* src = a.at(r0, p);
-        for (size_t i = 0; i < rows; ++i) dst[p * mr + i] = src[i];
-      }
+      for (size_t p = 0; p < kc; ++p) std::copy_n(a.at(r0, p), rows, dst + p * mr);
     }
   }
 }
@@ -116,18 +140,16 @@ void pack_a(const View& a, size_t mc, size_t kc, size_t mr, float* dst) {
 // B[0:kc, 0:nc] -> NR-column panels, panel q holding B[p, q*NR + j] at [q*NR*kc + p*NR + j].
 // Columns of the last panel past nc are left unwritten: the kernel never reads them.
 void pack_b(const View& b, size_t kc, size_t nc, size_t nr, float* dst) {
-  for (size_t c0 = 0; c0 < nc; c0 += nr, dst += nr * kc) {
-    const size_t cols = std::min(nr, nc - c0);
-    if (b.cs == 1) {
-      for (size_t p = 0; p < kc; ++p) {
-        const float* src = b.at(p, c0);
-        for (size_t j = 0; j < cols; ++j) dst[p * nr + j] = src[j];
-      }
-    } else {
-      for (size_t j = 0; j < cols; ++j) {
-        const float* src = b.at(0, c0 + j);
-        for (size_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p * b.rs];
-      }
+  if (b.cs == 1) {
+    // Row by row, so B is read in order (down a panel, rows are a page apart for wide B).
+    for (size_t p = 0; p < kc; ++p) {
+      const float* src = b.at(p, 0);
+      float* out = dst + p * nr;
+      for (size_t c0 = 0; c0 < nc; c0 += nr, out += nr * kc) std::copy_n(src + c0, std::min(nr, nc - c0), out);
+    }
+  } else {
+    for (size_t c0 = 0; c0 < nc; c0 += nr, dst += nr * kc) {
+      interleave_any(nr, b.at(0, c0), b.cs, std::min(nr, nc - c0), kc, dst);
     }
   }
 }
