@@ -109,7 +109,7 @@ forEachBackend('matmul', () => {
   });
 
   it('reads transposed operands (transA, transB, both) at edge sizes', () => {
-    for (const [m, k, n] of [[1, 1, 1], [5, 7, 17], [6, 16, 16], [7, 33, 15], [33, 65, 31], [130, 129, 127]]) {
+    for (const [m, k, n] of [[1, 1, 1], [5, 7, 17], [6, 16, 16], [7, 33, 15], [33, 65, 31], [2, 300, 70], [130, 129, 127]]) {
       for (const [transA, transB] of [[true, false], [false, true], [true, true]]) checkShape(m, k, n, { transA, transB });
     }
   });

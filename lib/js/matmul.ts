@@ -6,18 +6,19 @@
 // panels and A into 4-row panels, both Float64Array so the inner loop converts no float32, and
 // each 4x4 tile of C accumulates in 16 locals that the JIT keeps in registers (8 loads per 16
 // multiply-adds). Transposed operands are read through strides while packing, never copied
-// whole. Calls too small to repay packing take a direct loop over the operands as they are.
+// whole. Calls too small to repay packing, and skinny ones, read the operands where they are.
 import type { MatmulPlan } from '../validate';
 
 const KC = 256;
 const MC = 64;
 const NC = 1024;
-// Below this many multiply-adds (or with fewer than 4 rows or columns) the direct loop wins.
+// Below this many multiply-adds packing does not pay for itself.
 const DIRECT_MAX_MACS = 16384;
 
-// Grow-only pack buffers shared by every call (JS runs one call at a time on a thread).
+// Grow-only scratch shared by every call (JS runs one call at a time on a thread).
 let aPack: Float64Array = new Float64Array(0);
 let bPack: Float64Array = new Float64Array(0);
+let rowAcc: Float64Array = new Float64Array(0);
 const edge = new Float64Array(16);
 
 /** Element (r, c) of a matrix view is data[off + r * rs + c * cs]. */
@@ -161,26 +162,45 @@ function gemmPacked(a: View, b: View, c: Float32Array, cOff: number, m: number, 
   }
 }
 
-// C[cOff ...] (m x n, row stride n) = A @ B (+ bias), reading the operands where they are.
-function gemmDirect(a: View, b: View, c: Float32Array, cOff: number, m: number, k: number, n: number,
+// Small products, and those with under 4 columns: each element of C is one dot product over k,
+// summed in a local.
+function gemmDots(a: View, b: View, c: Float32Array, cOff: number, m: number, k: number, n: number,
   bias: Float32Array | null): void {
   const ad = a.data, bd = b.data, ars = a.rs, acs = a.cs, brs = b.rs, bcs = b.cs;
   for (let i = 0; i < m; i++) {
-    const ci = cOff + i * n;
-    if (bias !== null) for (let j = 0; j < n; j++) c[ci + j] = bias[j];
-    else c.fill(0, ci, ci + n);
-    const ai = a.off + i * ars;
-    for (let p = 0; p < k; p++) {
-      const av = ad[ai + p * acs];
-      const bp = b.off + p * brs;
-      for (let j = 0; j < n; j++) c[ci + j] += av * bd[bp + j * bcs];
+    const ai = a.off + i * ars, ci = cOff + i * n;
+    for (let j = 0; j < n; j++) {
+      let s = bias === null ? 0 : bias[j];
+      for (let p = 0, ap = ai, bp = b.off + j * bcs; p < k; p++, ap += acs, bp += brs) s += ad[ap] * bd[bp];
+      c[ci + j] = s;
     }
+  }
+}
+
+// Under 4 rows (a row vector times a matrix, say): C row i += A[i, p] * B row p, streaming B's
+// rows in order into a float64 row accumulator.
+function gemmRows(a: View, b: View, c: Float32Array, cOff: number, m: number, k: number, n: number,
+  bias: Float32Array | null): void {
+  rowAcc = grow(rowAcc, n);
+  const acc = rowAcc, ad = a.data, bd = b.data, brs = b.rs, bcs = b.cs;
+  for (let i = 0; i < m; i++) {
+    if (bias === null) acc.fill(0, 0, n);
+    else for (let j = 0; j < n; j++) acc[j] = bias[j];
+    const ai = a.off + i * a.rs;
+    for (let p = 0; p < k; p++) {
+      const av = ad[ai + p * a.cs];
+      const bp = b.off + p * brs;
+      if (bcs === 1) for (let j = 0; j < n; j++) acc[j] += av * bd[bp + j];
+      else for (let j = 0; j < n; j++) acc[j] += av * bd[bp + j * bcs];
+    }
+    const ci = cOff + i * n;
+    for (let j = 0; j < n; j++) c[ci + j] = acc[j];
   }
 }
 
 export function matmul(plan: MatmulPlan, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array): void {
   const { m, k, n, batch, batchDims, aBatchStrides, bBatchStrides } = plan;
-  const direct = m < 4 || n < 4 || m * n * k <= DIRECT_MAX_MACS;
+  const gemm = n < 4 || m * n * k <= DIRECT_MAX_MACS ? gemmDots : m < 4 ? gemmRows : gemmPacked;
   const aView: View = { data: a, off: 0, rs: plan.transA ? 1 : k, cs: plan.transA ? m : 1 };
   const bView: View = { data: b, off: 0, rs: plan.transB ? 1 : n, cs: plan.transB ? k : 1 };
   for (let bi = 0; bi < batch; bi++) {
@@ -193,8 +213,7 @@ export function matmul(plan: MatmulPlan, a: Float32Array, b: Float32Array, bias:
     }
     aView.off = aOff;
     bView.off = bOff;
-    if (direct) gemmDirect(aView, bView, out, bi * m * n, m, k, n, bias);
-    else gemmPacked(aView, bView, out, bi * m * n, m, k, n, bias);
+    gemm(aView, bView, out, bi * m * n, m, k, n, bias);
   }
 }
 
