@@ -10,12 +10,10 @@
 // every call, so a weight whose buffer was detached or replaced is an error, not a stale pointer.
 // Concurrency: a cache is held by at most one forwardAsync at a time; any other use of it while
 // that call is pending (forward, forwardAsync, truncate, reset, dispose) throws, because
-// interleaving two appends would corrupt it. The same layer may run several calls at once: the
-// first takes the layer's reusable scratch, others use their own.
+// interleaving two appends would corrupt it. The same layer may run several calls at once.
 #include <napi.h>
 
 #include <cstring>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -185,11 +183,12 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
   }
 
   // Runs on the JS thread (forward) or a pool thread (forwardAsync); touches no JS values.
+  // The scratch belongs to the thread, not the layer: a thread runs one call at a time, so
+  // concurrent calls never share it, and a model of many layers keeps one set of buffers per
+  // thread (sized by its largest call) instead of one per layer.
   attn::Status run(const MhaJob& job) {
-    std::unique_lock<std::mutex> lock(scratch_mutex_, std::try_to_lock);
-    if (lock.owns_lock()) return attn::mha_forward(shape_, job.weights, job.call, scratch_);
-    attn::MhaScratch own;
-    return attn::mha_forward(shape_, job.weights, job.call, own);
+    static thread_local attn::MhaScratch scratch;
+    return attn::mha_forward(shape_, job.weights, job.call, scratch);
   }
 
  private:
@@ -205,8 +204,6 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
   attn::MhaShape shape_;
   size_t q_width_ = 0, kv_width_ = 0;
   Napi::ObjectReference weights_[8];  // wq wk wv wo bq bk bv bo; empty when absent
-  std::mutex scratch_mutex_;
-  attn::MhaScratch scratch_;
 };
 
 class MhaWorker : public Napi::AsyncWorker {

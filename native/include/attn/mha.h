@@ -48,7 +48,7 @@ struct MhaCall {
   MhaMask mask;
 };
 
-// Per-layer buffers reused from call to call; they only grow. Not shared between threads.
+// Buffers reused from call to call (and layer to layer); they only grow. One per thread.
 struct MhaScratch {
   std::vector<float> q, k, v, ctx;
   std::vector<int32_t> causal_offset;
