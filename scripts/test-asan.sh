@@ -49,4 +49,6 @@ node -e '
 
 # forks, not threads: a sanitizer report aborts the process, and with forks only the child that
 # ran the offending file dies, so vitest names that file and the report is printed beside it.
-npx vitest run --pool=forks "$@"
+# Instrumented code runs 2-3x slower, so the per-test timeout is raised instead of dropping the
+# long-context tests (the 2048x2048 attentionAsync test needs ~6 s here on 2 busy cores).
+npx vitest run --pool=forks --testTimeout=60000 "$@"
