@@ -11,7 +11,8 @@
 //             running max and sum; the new probabilities overwrite the scores.
 //   pv:       O (6 rows, 16 columns) = alpha * O + P (6, nk) @ V (nk, 16). Per key: two loads of
 //             the V row (in place), six broadcasts of P^T, 12 FMAs; the rescale by alpha is fused
-//             into loading the O tile.
+//             into loading the O tile. V goes by in slices of 16 keys that stay in L1 for every
+//             row block and column block, the next slice prefetched.
 #include <immintrin.h>
 
 #include <cmath>
@@ -24,6 +25,16 @@ namespace attn {
 namespace {
 
 constexpr size_t kRowsPerBlock = 6;
+constexpr size_t kSliceKeys = 16;
+
+// Asks for rows [from, min(from + kSliceKeys, end)) of a strided view to be fetched into L1.
+inline void prefetch_rows(const float* x, size_t x_st, size_t from, size_t end, size_t cols) {
+  const size_t to = from + kSliceKeys < end ? from + kSliceKeys : end;
+  for (size_t j = from; j < to; ++j) {
+    const char* row = reinterpret_cast<const char*>(x + j * x_st);
+    for (size_t b = 0; b < cols * sizeof(float); b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+  }
+}
 
 inline __m256i tail_mask(size_t n) {
   static const int32_t kBits[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -108,7 +119,12 @@ template <int MR, int NJ>
 void dot_rows(const float* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t d, float* s,
               size_t lds) {
   size_t j = 0;
-  for (; j + NJ <= nk; j += NJ) dot_block<MR, NJ>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
+  for (; j + NJ <= nk; j += NJ) {
+    // K streams from memory once (decode): keep the rows kSliceKeys ahead in flight.
+    const size_t ahead = j + kSliceKeys;
+    prefetch_rows(k, k_st, ahead, ahead + NJ < nk ? ahead + NJ : nk, d);
+    dot_block<MR, NJ>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
+  }
   for (; j < nk; ++j) dot_block<MR, 1>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
 }
 
@@ -128,6 +144,7 @@ struct Cols {
   }
 };
 
+// alpha == nullptr: plain accumulation (a later slice of keys for the same rows).
 template <int MR, int NV, bool kMasked>
 void pv_block(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk, const float* alpha,
               float* o, size_t ldo, size_t cols) {
@@ -135,7 +152,7 @@ void pv_block(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk
   __m256 acc[MR][2];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {
-    const __m256 a = _mm256_broadcast_ss(alpha + i);
+    const __m256 a = alpha != nullptr ? _mm256_broadcast_ss(alpha + i) : _mm256_set1_ps(1.f);
 #pragma GCC unroll 2
     for (int w = 0; w < NV; ++w) acc[i][w] = _mm256_mul_ps(a, c.load(o + i * ldo, w));
   }
@@ -248,23 +265,34 @@ void f32_attn_softmax__avx2(float* s, size_t lds, size_t nk, size_t nr, const in
 
 void f32_attn_pv__avx2(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis,
                        const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
-  for (size_t r = 0; r < nr; r += kRowsPerBlock) {
-    const size_t rows = nr - r < kRowsPerBlock ? nr - r : kRowsPerBlock;
-    // Keys past every row's visible range have p = 0; the rows' alpha is 1 (or 0 with o = 0)
-    // when none is visible, so the block is skipped outright.
-    int32_t nk = 0;
-    for (size_t i = 0; i < rows; ++i) nk = vis[r + i] > nk ? vis[r + i] : nk;
-    if (nk == 0) continue;
-    const float* pr = p + r;
-    const float* ar = alpha + r;
-    float* orow = o + r * ldo;
-    switch (rows) {
-      case 6: pv_rows<6>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
-      case 5: pv_rows<5>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
-      case 4: pv_rows<4>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
-      case 3: pv_rows<3>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
-      case 2: pv_rows<2>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
-      default: pv_rows<1>(pr, ldp, v, v_st, nk, ar, orow, ldo, dv); break;
+  int32_t nk = 0;
+  for (size_t r = 0; r < nr; ++r) nk = vis[r] > nk ? vis[r] : nk;
+  // V is walked in slices of kSliceKeys rows that stay in L1 while every row block uses them,
+  // the next slice fetched ahead: the column blocks read each V row in 64-byte pieces, a
+  // pattern the hardware prefetchers do not follow when V comes from memory (decode).
+  for (size_t j0 = 0; j0 < static_cast<size_t>(nk); j0 += kSliceKeys) {
+    prefetch_rows(v, v_st, j0 + kSliceKeys, static_cast<size_t>(nk), dv);
+    for (size_t r = 0; r < nr; r += kRowsPerBlock) {
+      const size_t rows = nr - r < kRowsPerBlock ? nr - r : kRowsPerBlock;
+      // Keys past every row's visible range have p = 0. A block with no visible key at all
+      // keeps o as is (its alpha is 1, or 0 with o = 0), so it is skipped outright.
+      int32_t end = 0;
+      for (size_t i = 0; i < rows; ++i) end = vis[r + i] > end ? vis[r + i] : end;
+      if (static_cast<size_t>(end) <= j0) continue;
+      const size_t n = static_cast<size_t>(end) - j0 < kSliceKeys ? static_cast<size_t>(end) - j0 : kSliceKeys;
+      const float* pr = p + j0 * ldp + r;
+      const float* vr = v + j0 * v_st;
+      // alpha rescales o once, with the first slice.
+      const float* ar = j0 == 0 ? alpha + r : nullptr;
+      float* orow = o + r * ldo;
+      switch (rows) {
+        case 6: pv_rows<6>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+        case 5: pv_rows<5>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+        case 4: pv_rows<4>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+        case 3: pv_rows<3>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+        case 2: pv_rows<2>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+        default: pv_rows<1>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+      }
     }
   }
 }
