@@ -270,6 +270,17 @@ describe.skipIf(!nativeAvailable)('KVCache [native only]', () => {
     expect(() => new addon.MultiHeadAttention(params, w(63), w(32), w(32), w(64), null, null, null, null)).toThrow(/wq to hold at least 64/);
     expect(() => new addon.MultiHeadAttention(Float64Array.of(8, 8, 3, 2, 4, 1, 1), w(96), w(64), w(64), w(96), null, null, null, null)).toThrow(/divisible/);
     expect(() => new addon.KVCache(1, 0, 4, 4)).toThrow(RangeError);
+    expect(() => new addon.KVCache(2 ** 40, 2 ** 40, 4, 4)).toThrow(/overflows/);
+    expect(() => new addon.KVCache(1, 1, 4, 2 ** 31)).toThrow(/maxSeqLen <= 2147483647/);
+    expect(() => new addon.MultiHeadAttention(new Float64Array(6), w(64), w(32), w(32))).toThrow(/Float64Array of length 7 for params/);
+    expect(() => new addon.MultiHeadAttention(Float64Array.of(8, 8, Number.NaN, 1, 4, 1, 1), w(64), w(32), w(32))).toThrow(/numHeads/);
+    expect(() => new addon.MultiHeadAttention(params, w(64), null, w(32))).toThrow(/Float32Array for wk/);
+    expect(() => new addon.MultiHeadAttention(Float64Array.of(8, 9, 2, 1, 4, 1, 1), w(64), w(32), w(32))).toThrow(/dOut == numHeads\*headDim/);
+    expect(() => layer.forward(Array.from(x), 1, 2, null, null, null, y)).toThrow(/Float32Array for x/);
+    expect(() => layer.forward(x, 2 ** 40, 2 ** 40, null, null, null, y)).toThrow(/overflows/);
+    expect(() => layer.forward(x, -1, 2, null, null, null, y)).toThrow(RangeError);
+    expect(() => layer.forward(x, 1, 2, null, w(8), null, y)).toThrow(/Float64Array of length 4 for maskStrides/);
+    expect(() => layer.forward(x, 1, 2, null, w(8), Float64Array.of(2 ** 60, 0, 0, 1), y)).toThrow(RangeError);
     layer.forward(x, 1, 2, cache, null, null, y);
     layer.forward(x, 1, 2, cache, null, null, y);
     expect(cache.length).toBe(4);
