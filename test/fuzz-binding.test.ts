@@ -7,10 +7,14 @@
 // invalid calls must throw, valid ones must not (and must compute the right thing), so a missing
 // length check fails here even without the sanitizer.
 import fc from 'fast-check';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { binding as loadBinding } from '../dist/backend.js';
 import type { Binding } from '../dist/native.js';
+import { validateAttention, type AttentionPlan } from '../dist/validate-attention.js';
 import { badSizes, cleanError, detachedFloat32, FUZZ_RUNS, hostileValue, isDetached, notFloat32, sharedFloat32 } from './helpers/hostile';
+import { api } from './helpers/backends';
 import { expectClose, randomArray } from './helpers/oracle';
 
 const raw = loadBinding() as Binding | null;
@@ -302,4 +306,294 @@ suite('raw binding: dot and runtime', () => {
       addon.selectIsa(before);
     }
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// attention(q, k, v, y, mask, kvValid, causalOffset, qkOut, params) and attentionAsync
+
+interface AttentionCall { args: unknown[]; plan: AttentionPlan; label: string; public: () => { y: Float32Array; qk?: Float32Array } }
+
+/** A valid raw call, built by the public validation layer from random shapes and options. */
+const validAttention: fc.Arbitrary<AttentionCall> = fc.record({
+  rank: fc.constantFrom(3, 4), B: fc.integer({ min: 1, max: 2 }), Hkv: fc.integer({ min: 1, max: 2 }), group: fc.integer({ min: 1, max: 3 }),
+  Sq: fc.integer({ min: 1, max: 12 }), Skv: fc.integer({ min: 1, max: 20 }), D: fc.integer({ min: 1, max: 17 }), Dv: fc.integer({ min: 1, max: 9 }),
+  causal: fc.boolean(), mask: fc.constantFrom('none', 'bool', 'float'), maskShort: fc.integer({ min: 0, max: 3 }),
+  nonpad: fc.boolean(), mode: fc.constantFrom(undefined, 0, 1, 2, 3), softcap: fc.constantFrom(0, 3), seed: fc.nat(),
+}).map((c) => {
+  const Hq = c.Hkv * c.group;
+  const dims = (H: number, S: number, d: number) => (c.rank === 4 ? [c.B, H, S, d] : [c.B, S, H * d]);
+  const t = (d: number[], s: number) => ({ data: randomArray(d.reduce((p, x) => p * x, 1), s), dims: d });
+  const opts: Record<string, unknown> = { isCausal: c.causal, softcap: c.softcap, qkMatmulOutputMode: c.mode };
+  if (c.rank === 3) Object.assign(opts, { qNumHeads: Hq, kvNumHeads: c.Hkv });
+  const len = Math.max(1, c.Skv - c.maskShort);
+  if (c.mask === 'float') opts.attnMask = t([c.Sq, len], c.seed + 3);
+  if (c.mask === 'bool') opts.attnMask = { data: Uint8Array.from({ length: c.Sq * len }, (_, i) => (i * 7 + c.seed) % 3), dims: [c.Sq, len] };
+  if (c.nonpad) opts.nonpadKvSeqlen = Int32Array.from({ length: c.B }, (_, b) => (c.seed + b) % (c.Skv + 1));
+  if (c.mode === undefined) delete opts.qkMatmulOutputMode;
+  const tq = t(dims(Hq, c.Sq, c.D), c.seed), tk = t(dims(c.Hkv, c.Skv, c.D), c.seed + 1), tv = t(dims(c.Hkv, c.Skv, c.Dv), c.seed + 2);
+  const { plan, q, k, v } = validateAttention(tq, tk, tv, opts);
+  const y = new Float32Array(plan.yDims.reduce((p, x) => p * x, 1));
+  const qk = plan.qkDims ? new Float32Array(plan.qkDims.reduce((p, x) => p * x, 1)) : null;
+  const args = [q, k, v, y, plan.mask?.data ?? null, plan.kvValid, plan.causalOffset, qk, Float64Array.from(plan.nativeParams)];
+  const viaFacade = () => {
+    api.useBackend('native');
+    const result = api.attention(tq, tk, tv, opts);
+    return { y: result.y.data, qk: result.qkMatmulOutput?.data };
+  };
+  return { args, plan, label: JSON.stringify(c), public: viaFacade };
+});
+
+function callAttention(args: unknown[]): unknown {
+  return (addon.attention as (...a: unknown[]) => unknown)(...args);
+}
+
+/** Elements argument `which` (q, k, v, y, mask or qkOut) must hold for this plan. */
+function attentionNeed(which: number, plan: AttentionPlan): number {
+  const p = plan.nativeParams;
+  const extent = (B: number, H: number, S: number, d: number, sb: number, sh: number, st: number) =>
+    (B - 1) * sb + (H - 1) * sh + (S - 1) * st + d;
+  switch (which) {
+    case 0: return extent(p[0], p[1], p[3], p[5], p[7], p[8], p[9]);
+    case 1: return extent(p[0], p[2], p[4], p[5], p[10], p[11], p[12]);
+    case 2: return extent(p[0], p[2], p[4], p[6], p[13], p[14], p[15]);
+    case 3: return extent(p[0], p[1], p[3], p[6], p[16], p[17], p[18]);
+    case 4: return extent(p[0], p[1], p[3], p[22], p[19], p[20], p[21]);
+    default: return p[0] * p[1] * p[3] * p[4];
+  }
+}
+
+suite('raw binding: attention', () => {
+  it('computes valid calls exactly like the public attention()', () => {
+    fc.assert(fc.property(validAttention, ({ args, label, public: viaFacade }) => {
+      expect(callAttention(args), label).toBeUndefined();
+      const want = viaFacade();
+      expect(args[3], label).toEqual(want.y);
+      if (want.qk) expect(args[7], label).toEqual(want.qk);
+    }), { numRuns: FUZZ_RUNS });
+  });
+
+  it('rejects q, k, v, y, mask or qkOut one element too short, and an overlapping y or qkOut', () => {
+    fc.assert(fc.property(validAttention, fc.constantFrom(0, 1, 2, 3, 4, 7), ({ args, plan }, which) => {
+      const target = args[which] as Float32Array | Uint8Array | null;
+      fc.pre(target !== null);
+      const short = [...args];
+      short[which] = target.subarray(0, attentionNeed(which === 7 ? 5 : which, plan) - 1);
+      cleanError(() => callAttention(short), 'RangeError');
+    }), { numRuns: FUZZ_RUNS });
+    fc.assert(fc.property(validAttention, fc.constantFrom(0, 1, 2), ({ args }, which) => {
+      const aliased = [...args];
+      aliased[3] = args[which];
+      fc.pre((args[which] as Float32Array).length >= (args[3] as Float32Array).length);
+      cleanError(() => callAttention(aliased), 'RangeError');
+    }), { numRuns: FUZZ_RUNS });
+  });
+
+  it('answers hostile arguments and params with a clean error or a result, never a crash', () => {
+    const paramValue = fc.oneof(fc.constantFrom(-1, 0.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53, 2 ** 64, 1e300, 0, 1, 2), fc.integer({ min: 0, max: 64 }));
+    fc.assert(fc.property(validAttention, fc.array(fc.tuple(fc.integer({ min: 0, max: 8 }), hostileValue()), { maxLength: 2 }),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 26 }), paramValue), { maxLength: 3 }), ({ args }, swaps, paramSwaps) => {
+        const bad = [...args];
+        for (const [i, value] of swaps) bad[i] = value;
+        const params = Float64Array.from(args[8] as Float64Array);
+        for (const [i, value] of paramSwaps) params[i] = value;
+        if (!swaps.some(([i]) => i === 8)) bad[8] = params;
+        try {
+          callAttention(bad);
+        } catch (err) {
+          expect(['TypeError', 'RangeError'], String(err)).toContain((err as Error).constructor.name);
+        }
+      }), { numRuns: FUZZ_RUNS });
+  });
+
+  it('clamps any causal offset: beyond the keys sees everything, before them sees nothing (zeros)', () => {
+    fc.assert(fc.property(validAttention, ({ args, plan }) => {
+      fc.pre(plan.qkMode < 0 && plan.kvValid === null && plan.mask === null);
+      const params = Float64Array.from(args[8] as Float64Array);
+      params[25] = 1;
+      const run = (offset: number) => {
+        const y = new Float32Array((args[3] as Float32Array).length);
+        callAttention([args[0], args[1], args[2], y, null, null, Int32Array.from({ length: plan.B }, () => offset), null, params]);
+        return y;
+      };
+      const open = new Float32Array((args[3] as Float32Array).length);
+      const plain = Float64Array.from(params);
+      plain[25] = 0;
+      callAttention([args[0], args[1], args[2], open, null, null, null, null, plain]);
+      for (const offset of [plan.Skv, 2 ** 31 - 1]) expect(run(offset)).toEqual(open);
+      for (const offset of [-plan.Sq, -(2 ** 31)]) expect(Array.from(run(offset)).every((x) => x === 0)).toBe(true);
+    }), { numRuns: Math.min(FUZZ_RUNS, 100) });
+  });
+
+  it('rejects kvValid out of [0, Skv] or of the wrong length, and mask_len > Skv', () => {
+    fc.assert(fc.property(validAttention, fc.constantFrom(-1, 1, -(2 ** 31)), ({ args, plan }, delta) => {
+      const kvValid = new Int32Array(plan.B).fill(delta === 1 ? plan.Skv + 1 : delta);
+      cleanError(() => callAttention([...args.slice(0, 5), kvValid, ...args.slice(6)]), 'RangeError');
+      cleanError(() => callAttention([...args.slice(0, 5), new Int32Array(plan.B + 1), ...args.slice(6)]), 'RangeError');
+      if (plan.mask) {
+        const params = Float64Array.from(args[8] as Float64Array);
+        params[22] = plan.Skv + 1;
+        cleanError(() => callAttention([...args.slice(0, 8), params]), 'RangeError');
+      }
+    }), { numRuns: Math.min(FUZZ_RUNS, 100) });
+  });
+
+  it('attentionAsync rejects bad arguments (never throws) and rejects detached inputs before queueing', async () => {
+    const [{ args }] = fc.sample(validAttention, { numRuns: 1, seed: 7 });
+    const runAsync = addon.attentionAsync as (...a: unknown[]) => Promise<unknown>;
+    for (const [position, value] of [[0, null], [3, new Float64Array(4)], [8, new Float64Array(26)], [1, detachedFloat32(8)]] as const) {
+      const bad = [...args];
+      bad[position] = value;
+      let promise: Promise<unknown> | undefined;
+      expect(() => { promise = runAsync(...bad); }).not.toThrow();
+      const err = await promise!.then(() => null, (e: Error) => e);
+      expect(['TypeError', 'RangeError']).toContain(err?.constructor.name);
+    }
+    await expect(runAsync(...args)).resolves.toBeUndefined();
+  });
+
+  it('loop counts are bounded by real array lengths: zero head sizes or zero strides cannot spin on 2^40 keys', () => {
+    // Run in a child: a binding that accepted these would loop for hours inside one sync call.
+    const script = `
+      const b = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'backend.js'))}).binding();
+      const e = new Float32Array(0), one = new Float32Array(64);
+      const params = (values) => { const p = new Float64Array(27); p.set(values); p[23] = 1; p[26] = -1; return p; };
+      const cases = [
+        [e, e, e, e, params([1, 1, 1, 1, 2 ** 40, 0, 0])],
+        [one, one, one, one, params([1, 1, 1, 1, 2 ** 40, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1])],
+        [e, e, e, e, params([2 ** 40, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1])],
+      ];
+      const outcomes = cases.map(([q, k, v, y, p]) => { try { b.attention(q, k, v, y, null, null, null, null, p); return 'returned'; } catch (err) { return err.constructor.name; } });
+      console.log(JSON.stringify(outcomes));
+    `;
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 5_000 });
+    expect(child.signal, `child ${child.signal ?? ''}: a raw attention call did not return within 5 s`).toBeNull();
+    expect(JSON.parse(child.stdout), child.stderr).toEqual(['RangeError', 'RangeError', 'RangeError']);
+  }, 15_000);
+
+  it('_vecExpsum rejects non-Float32Array x and non-number max', () => {
+    const expsum = addon._vecExpsum as (...a: unknown[]) => unknown;
+    for (const [, make] of notFloat32) cleanError(() => expsum(make(), 0), 'TypeError');
+    cleanError(() => expsum(new Float32Array(4), '0'), 'TypeError');
+    cleanError(() => expsum(detachedFloat32(4), 0), 'TypeError');
+    expect(expsum(new Float32Array(0), 0)).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// KVCache(batch, numKVHeads, headDim, maxSeqLen) and MultiHeadAttention(params, wq..bo)
+
+type Ctor = new (...args: unknown[]) => Record<string, (...a: unknown[]) => unknown> & { length: number; disposed: boolean };
+
+suite('raw binding: KVCache and MultiHeadAttention', () => {
+  const KV = () => addon.KVCache as unknown as Ctor;
+  const MHA = () => addon.MultiHeadAttention as unknown as Ctor;
+
+  it('KVCache: constructor arguments throw iff they are not sizes in range', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(hostileValue(), fc.integer({ min: 1, max: 6 })), { minLength: 0, maxLength: 5 }), (args) => {
+      const sizes = args.slice(0, 4);
+      const valid = sizes.length === 4 && sizes.every((d) => isSize(d) && d >= 1) && (sizes[3] as number) <= 2 ** 31 - 1 &&
+        (sizes as number[]).reduce((p, d) => p * d, 1) <= 2 ** 20;
+      if (valid) {
+        const cache = new (KV())(...args);
+        expect(cache.length).toBe(0);
+        cache.dispose();
+      } else if ((sizes as number[]).every((d) => isSize(d) && d >= 1) && sizes.length === 4 && (sizes[3] as number) <= 2 ** 31 - 1) {
+        return; // valid sizes whose product is merely large: allocation, not validation, decides
+      } else {
+        cleanError(() => new (KV())(...args));
+      }
+    }), { numRuns: FUZZ_RUNS });
+    cleanError(() => (KV() as unknown as (...a: unknown[]) => unknown)(1, 1, 1, 1), 'TypeError');
+    cleanError(() => new (KV())(2 ** 20, 2 ** 20, 2 ** 20, 2 ** 20), 'RangeError');
+    cleanError(() => new (KV())(1, 1, 1, 2 ** 31), 'RangeError');
+  });
+
+  it('KVCache: methods check their arguments, their receiver, and disposal', () => {
+    const cache = new (KV())(2, 3, 4, 8);
+    for (const bad of [...badSizes, 1]) cleanError(() => cache.truncate(bad));
+    for (const [, make] of notFloat32) cleanError(() => cache.read(make(), new Float32Array(0)), 'TypeError');
+    cleanError(() => cache.read(detachedFloat32(4), new Float32Array(0)), 'TypeError');
+    cleanError(() => (KV() as unknown as { prototype: Record<string, (...a: unknown[]) => unknown> }).prototype.read.call({}, new Float32Array(1), new Float32Array(1)), 'TypeError');
+    cleanError(() => (KV() as unknown as { prototype: Record<string, (...a: unknown[]) => unknown> }).prototype.truncate.call(Object.create(KV().prototype), 0), 'TypeError');
+    cache.dispose();
+    cache.dispose();
+    expect(cache.disposed).toBe(true);
+    expect(() => cache.read(new Float32Array(0), new Float32Array(0))).toThrow(/disposed/);
+    expect(() => cache.truncate(0)).toThrow(/disposed/);
+  });
+
+  const layerCall = fc.record({
+    dIn: fc.integer({ min: 1, max: 8 }), Hkv: fc.integer({ min: 1, max: 2 }), group: fc.integer({ min: 1, max: 2 }), D: fc.integer({ min: 1, max: 4 }),
+    dOut: fc.integer({ min: 0, max: 6 }), biases: fc.boolean(), B: fc.integer({ min: 1, max: 2 }), S: fc.integer({ min: 1, max: 5 }),
+    cache: fc.boolean(), mask: fc.constantFrom('none', 'f32', 'u8'), seed: fc.nat(),
+  }).map((c) => {
+    const Hq = c.Hkv * c.group, dOut = c.dOut || Hq * c.D;
+    const w = (n: number, s: number) => randomArray(n, c.seed + s);
+    const weights = [w(c.dIn * Hq * c.D, 1), w(c.dIn * c.Hkv * c.D, 2), w(c.dIn * c.Hkv * c.D, 3), c.dOut ? w(Hq * c.D * dOut, 4) : null,
+      c.biases ? w(Hq * c.D, 5) : null, c.biases ? w(c.Hkv * c.D, 6) : null, c.biases ? w(c.Hkv * c.D, 7) : null, c.biases && c.dOut ? w(dOut, 8) : null];
+    const params = Float64Array.of(c.dIn, dOut, Hq, c.Hkv, c.D, 1, 1 / Math.sqrt(c.D));
+    const cache = c.cache ? new (KV())(c.B, c.Hkv, c.D, 16) : null;
+    const len = c.S;
+    const mask = c.mask === 'none' ? null : c.mask === 'f32' ? w(c.S * len, 9) : Uint8Array.from({ length: c.S * len }, (_, i) => (i + c.seed) % 2);
+    const forward = [w(c.B * c.S * c.dIn, 10), c.B, c.S, cache, mask, mask ? Float64Array.of(0, 0, len, len) : null, new Float32Array(c.B * c.S * dOut)];
+    return { params, weights, forward, need: { x: c.B * c.S * c.dIn, y: c.B * c.S * dOut }, label: JSON.stringify(c) };
+  });
+
+  it('MultiHeadAttention: valid raw calls run, sync and async', async () => {
+    for (const { params, weights, forward, label } of fc.sample(layerCall, { numRuns: Math.min(FUZZ_RUNS, 100) })) {
+      const layer = new (MHA())(params, ...weights);
+      expect(layer.forward(...forward), label).toBeUndefined();
+      if (forward[3]) (forward[3] as { truncate(n: number): void }).truncate(0);
+      await expect(layer.forwardAsync(...forward), label).resolves.toBeUndefined();
+    }
+  });
+
+  it('MultiHeadAttention: x or y one element short, or hostile arguments, throw cleanly', () => {
+    fc.assert(fc.property(layerCall, fc.array(fc.tuple(fc.integer({ min: 0, max: 6 }), hostileValue()), { minLength: 1, maxLength: 3 }), fc.boolean(),
+      ({ params, weights, forward, need }, swaps, shorten) => {
+        const layer = new (MHA())(params, ...weights);
+        if (shorten) {
+          cleanError(() => layer.forward((forward[0] as Float32Array).subarray(0, need.x - 1), ...forward.slice(1)), 'RangeError');
+          cleanError(() => layer.forward(...forward.slice(0, 6), (forward[6] as Float32Array).subarray(0, need.y - 1)), 'RangeError');
+        }
+        const bad = [...forward];
+        for (const [i, value] of swaps) bad[i] = value;
+        try {
+          layer.forward(...bad);
+        } catch (err) {
+          expect(['TypeError', 'RangeError'], String(err)).toContain((err as Error).constructor.name);
+        }
+      }), { numRuns: FUZZ_RUNS });
+  });
+
+  it('MultiHeadAttention: constructor params and weights are checked; a weight detached later is an error, not a read', () => {
+    const [{ params, weights, forward }] = fc.sample(layerCall, { numRuns: 1, seed: 3 });
+    fc.assert(fc.property(fc.integer({ min: 0, max: 8 }), hostileValue(), fc.integer({ min: 0, max: 6 }), fc.constantFrom(-1, 0, 0.5, NaN, 2 ** 53, 1e300),
+      (slot, bad, param, value) => {
+        const args: unknown[] = [params, ...weights];
+        args[slot] = bad;
+        try {
+          new (MHA())(...args);
+        } catch (err) {
+          expect(['TypeError', 'RangeError'], String(err)).toContain((err as Error).constructor.name);
+        }
+        const p = Float64Array.from(params);
+        p[param] = value;
+        if (param < 5) cleanError(() => new (MHA())(p, ...weights), 'RangeError');
+      }), { numRuns: FUZZ_RUNS });
+    const own = weights.map((w) => (w ? Float32Array.from(w) : null));
+    const layer = new (MHA())(params, ...own);
+    structuredClone(own[0]!.buffer, { transfer: [own[0]!.buffer] });
+    cleanError(() => layer.forward(...forward));
+  });
+});
+
+it.skipIf(!raw)('every export of the raw binding is covered by this file', () => {
+  const covered = ['info', 'setNumThreads', 'selectIsa', 'dot', 'matmul', 'attention', 'attentionAsync', '_vecExpsum',
+    'KVCache', 'MultiHeadAttention', '_probePeak', '_probeBandwidth'];
+  expect(Object.keys(addon).sort(), 'a new raw export needs fuzz cases here').toEqual([...covered].sort());
+  const peak = addon._probePeak as (...a: unknown[]) => unknown, bandwidth = addon._probeBandwidth as (...a: unknown[]) => unknown;
+  for (const bad of [...badSizes, 0, 4097]) cleanError(() => peak(bad, 0.01));
+  for (const bad of ['1', NaN, 0, 11, -1, Infinity]) cleanError(() => peak(1, bad));
+  for (const bad of [...badSizes, 0, 2 ** 20 - 1, 2 ** 36 + 1]) cleanError(() => bandwidth(1, bad));
 });
