@@ -160,3 +160,92 @@ describe.skipIf(!nativeAvailable)('the binding re-checks what validation saw', (
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Layers, GPT, heatmap and safetensors: every public class and function answers bad input cleanly.
+
+const layerWeights = () => ({ wq: t([6, 8], 21), wk: t([6, 4], 22), wv: t([6, 4], 23), wo: t([8, 6], 24) });
+const gptConfig = { vocab_size: 10, n_positions: 8, n_embd: 8, n_layer: 1, n_head: 2 };
+
+forEachBackend('argument errors in layers and models', () => {
+  const layerCases: Case[] = [
+    ['KVCache(null)', () => new api.KVCache(null as never), 'TypeError', 'config'],
+    ['KVCache without maxSeqLen', () => new api.KVCache({ batch: 1, numKVHeads: 1, headDim: 4 } as never), 'TypeError', 'config.maxSeqLen'],
+    ['KVCache with an unknown key', () => new api.KVCache({ batch: 1, numKVHeads: 1, headDim: 4, maxSeqLen: 4, heads: 2 } as never), 'RangeError', 'config'],
+    ['KVCache batch 0', () => new api.KVCache({ batch: 0, numKVHeads: 1, headDim: 4, maxSeqLen: 4 }), 'RangeError', 'config.batch'],
+    ['KVCache headDim 1.5', () => new api.KVCache({ batch: 1, numKVHeads: 1, headDim: 1.5, maxSeqLen: 4 }), 'RangeError', 'config.headDim'],
+    ['KVCache maxSeqLen 2^31', () => new api.KVCache({ batch: 1, numKVHeads: 1, headDim: 4, maxSeqLen: 2 ** 31 }), 'RangeError', 'config.maxSeqLen'],
+    ['KVCache product beyond 2^53', () => new api.KVCache({ batch: 2 ** 20, numKVHeads: 2 ** 20, headDim: 2 ** 10, maxSeqLen: 2 ** 10 }), 'RangeError', 'config'],
+    ['KVCache too large to allocate (8 TB)', () => new api.KVCache({ batch: 1, numKVHeads: 1, headDim: 2 ** 20, maxSeqLen: 2 ** 20 }), 'RangeError', 'config'],
+    ['MultiHeadAttention(null config)', () => new api.MultiHeadAttention(null as never, layerWeights()), 'TypeError', 'config'],
+    ['MultiHeadAttention numHeads 3', () => new api.MultiHeadAttention({ numHeads: 3, numKVHeads: 1 }, layerWeights()), 'RangeError', /config\.numHeads|weights\.wq/],
+    ['MultiHeadAttention numKVHeads 3 of 2', () => new api.MultiHeadAttention({ numHeads: 2, numKVHeads: 3 }, layerWeights()), 'RangeError', 'config.numKVHeads'],
+    ['MultiHeadAttention scale NaN', () => new api.MultiHeadAttention({ numHeads: 2, numKVHeads: 1, scale: NaN }, layerWeights()), 'RangeError', 'config.scale'],
+    ['MultiHeadAttention without wk', () => new api.MultiHeadAttention({ numHeads: 2, numKVHeads: 1 }, { ...layerWeights(), wk: undefined } as never), 'TypeError', 'weights.wk'],
+    ['MultiHeadAttention wv rows differ', () => new api.MultiHeadAttention({ numHeads: 2, numKVHeads: 1 }, { ...layerWeights(), wv: t([5, 4], 25) }), 'RangeError', 'weights.wv'],
+    ['GPT.random(null)', () => api.GPT.random(null as never), 'TypeError', 'config'],
+    ['GPT.random n_head 3', () => api.GPT.random({ ...gptConfig, n_head: 3 }), 'RangeError', 'config.n_head'],
+    ['GPT.random seed "x"', () => api.GPT.random(gptConfig, 'x' as never), 'TypeError', 'seed'],
+    ['GPT.fromWeights without tensors', () => api.GPT.fromWeights(gptConfig, {}), 'RangeError', 'weights'],
+    ['attentionHeatmapSVG(null)', () => api.attentionHeatmapSVG(null as never), 'TypeError', 'weights'],
+    ['attentionHeatmapSVG of a 1-D tensor', () => api.attentionHeatmapSVG(t([4])), 'RangeError', 'weights'],
+  ];
+
+  it.each(layerCases)('%s', (_label, call, kind, name) => {
+    publicError(call, kind, typeof name === 'string' ? name : name);
+  });
+
+  it('layer forward, GPT forward/generate and decoders reject bad input', () => {
+    const layer = new api.MultiHeadAttention({ numHeads: 2, numKVHeads: 1 }, layerWeights());
+    publicError(() => layer.forward(null as never), 'TypeError', 'x');
+    publicError(() => layer.forward(t([1, 2, 5])), 'RangeError', 'x');
+    publicError(() => layer.forward(t([1, 2, 6]), { cache: {} as never }), 'TypeError', 'opts.cache');
+    publicError(() => layer.forward(t([1, 2, 6]), { attnMask: t([3, 3]) }), 'RangeError', 'opts.attnMask');
+    publicError(() => layer.forward(t([1, 2, 6]), { causal: false } as never), 'RangeError', 'opts');
+    const gpt = api.GPT.random(gptConfig);
+    publicError(() => gpt.forward([1, 2] as never), 'TypeError', 'tokens');
+    publicError(() => gpt.forward(Int32Array.of(10)), 'RangeError', 'tokens[0]');
+    publicError(() => gpt.forward(new Int32Array(9)), 'RangeError', 'tokens');
+    publicError(() => gpt.generate(Int32Array.of(1), undefined as never), 'TypeError', 'opts');
+    publicError(() => gpt.generate(Int32Array.of(1), { maxNewTokens: 1e9 }), 'RangeError', 'opts.maxNewTokens');
+    publicError(() => gpt.attentionWeights(Int32Array.of(1), { layer: 5, head: 0 }), 'RangeError', 'opts.layer');
+    publicError(() => gpt.decoder(0), 'RangeError', 'maxSeqLen');
+    const decoder = gpt.decoder(4);
+    publicError(() => decoder.append(new Int32Array(5)), 'RangeError', 'tokens');
+    publicError(() => decoder.truncate(-1), 'RangeError', 'n');
+    decoder.dispose();
+  });
+
+  it('safetensors I/O rejects non-path and non-tensor arguments with a TypeError', async () => {
+    for (const call of [() => api.SafetensorsFile.open(5 as never), () => api.GPT.load(null as never), () => api.GPT.random(gptConfig).save(5 as never)]) {
+      await expect(call()).rejects.toThrow(TypeError);
+    }
+    const err = await api.writeSafetensors('/tmp/node-attention-never-written.safetensors', null as never).then(() => null, (e: Error) => e);
+    publicError(() => { throw err; }, 'TypeError', 'tensors');
+  });
+
+  it('a failed layer call changes no state: the cache keeps its length and contents', async () => {
+    const layer = new api.MultiHeadAttention({ numHeads: 2, numKVHeads: 1 }, layerWeights());
+    const cache = new api.KVCache({ batch: 1, numKVHeads: 1, headDim: 4, maxSeqLen: 6 });
+    layer.forward(t([1, 4, 6], 28), { cache });
+    const before = cache.snapshot();
+    const failing: (() => unknown)[] = [
+      () => layer.forward(t([1, 3, 6], 29), { cache }),
+      () => layer.forward(t([2, 1, 6], 30), { cache }),
+      () => layer.forward(t([1, 1, 6], 31), { cache, attnMask: t([1, 7]) }),
+      () => layer.forward(t([1, 1, 5], 32), { cache }),
+      () => layer.forward(t([1, 1, 6], 33), { cache, mask: null } as never),
+    ];
+    for (const call of failing) {
+      cleanError(call);
+      const after = cache.snapshot();
+      expect(cache.length).toBe(4);
+      expect(after.key.data).toEqual(before.key.data);
+      expect(after.value.data).toEqual(before.value.data);
+    }
+    await expect(layer.forwardAsync(t([1, 3, 6], 34), { cache })).rejects.toThrow(RangeError);
+    expect(cache.length).toBe(4);
+    expect(cache.snapshot().key.data).toEqual(before.key.data);
+    cache.dispose();
+  });
+});
