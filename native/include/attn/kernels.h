@@ -46,10 +46,10 @@ struct KernelTable {
   // s[j*lds + r] = k_j . q_r for j < nk, r < nr, with unpacked rows q_r = q + r * q_st (decode).
   void (*attn_qk_rows)(const float* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
                        size_t d, float* s, size_t lds);
-  // One online-softmax step for rows r < nr (a multiple of 8) over keys j < nk:
-  //   s <- scale * s, and -inf where j >= vis[r]
-  //   m_new <- max(m, max_j s);  alpha <- exp(m - m_new);  s <- exp(s - m_new)
-  //   l <- alpha * l + sum_j s;  m <- m_new
+  // One online-softmax step for rows r < nr (a multiple of 8) over keys j < nk, where x = scale * s
+  // and x = -inf for j >= vis[r] (whatever s holds there):
+  //   m_new <- max(m, max_j x);  alpha <- exp(m - m_new);  s <- p = exp(x - m_new)
+  //   l <- alpha * l + sum_j p;  m <- m_new
   // A row with no finite score keeps m = -inf and gets s = 0, alpha = 0 (never NaN).
   void (*attn_softmax)(float* s, size_t lds, size_t nk, size_t nr, const int32_t* vis, float scale,
                        float* m, float* l, float* alpha);
