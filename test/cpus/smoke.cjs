@@ -86,6 +86,31 @@ async function smokeOps(isa) {
   await same(`${isa} attention 3-D`, () =>
     api.attention(tensor([1, 9, 4 * 8], 17), tensor([1, 9, 2 * 8], 18), tensor([1, 9, 2 * 8], 19), { qNumHeads: 4, kvNumHeads: 2 }).y);
   await same(`${isa} attentionAsync`, async () => (await api.attentionAsync(q, k, v, { isCausal: true })).y);
+  const boolMask = { data: Uint8Array.from({ length: 17 * 17 }, (_, i) => i % 3), dims: [17, 17] };
+  await same(`${isa} attention bool mask, nonpad, softcap`, () =>
+    api.attention(q, k, v, { attnMask: boolMask, nonpadKvSeqlen: Int32Array.of(17, 9), softcap: 5 }).y);
+  await same(`${isa} attention qkMatmulOutput`, () => {
+    const r = api.attention(q, k, v, { qkMatmulOutputMode: 3, isCausal: true });
+    return [r.y, r.qkMatmulOutput];
+  });
+  await same(`${isa} attention with past`, () => {
+    const r = api.attention(tensor([2, 4, 3, 24], 20), tensor([2, 2, 3, 24], 21), tensor([2, 2, 3, 24], 22),
+      { pastKey: tensor([2, 2, 9, 24], 23), pastValue: tensor([2, 2, 9, 24], 24), isCausal: true });
+    return [r.y, r.presentKey, r.presentValue];
+  });
+
+  const weights = { wq: tensor([32, 32], 30), wk: tensor([32, 16], 31), wv: tensor([32, 16], 32), wo: tensor([32, 32], 33) };
+  await same(`${isa} MultiHeadAttention prefill + decode through a KVCache`, async () => {
+    const layer = new api.MultiHeadAttention({ numHeads: 4, numKVHeads: 2 }, weights);
+    const cache = new api.KVCache({ batch: 1, numKVHeads: 2, headDim: 8, maxSeqLen: 40 });
+    const out = [layer.forward(tensor([1, 30, 32], 34), { cache })];
+    for (let step = 0; step < 3; step++) out.push(await layer.forwardAsync(tensor([1, 1, 32], 35 + step), { cache }));
+    const snapshot = cache.snapshot();
+    cache.dispose();
+    return [...out, snapshot.key, snapshot.value];
+  });
+  await same(`${isa} GPT forward`, () =>
+    api.GPT.random({ vocab_size: 50, n_positions: 16, n_embd: 32, n_layer: 2, n_head: 4 }, 1).forward(Int32Array.of(1, 5, 9, 3, 7)));
 }
 
 /** The best kernel set /proc/cpuinfo allows, among those the addon was built with. */
