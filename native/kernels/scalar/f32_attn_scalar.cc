@@ -11,14 +11,33 @@ namespace attn {
 
 void f32_attn_qk_panel__scalar(const float* k, size_t k_st, size_t nk, const float* qp, size_t d, float* s,
                                size_t lds) {
-  for (size_t j = 0; j < nk; ++j) {
-    float acc[kAttnPanel] = {};
-    const float* kj = k + j * k_st;
+  // Two keys at a time against the 16 rows of the panel: 32 accumulators, which the compiler
+  // keeps in 8 SSE registers.
+  size_t j = 0;
+  for (; j + 2 <= nk; j += 2) {
+    float a0[kAttnPanel] = {}, a1[kAttnPanel] = {};
+    const float* k0 = k + j * k_st;
+    const float* k1 = k0 + k_st;
     for (size_t p = 0; p < d; ++p) {
-      const float kv = kj[p];
-      for (size_t r = 0; r < kAttnPanel; ++r) acc[r] += kv * qp[p * kAttnPanel + r];
+      const float* q = qp + p * kAttnPanel;
+      const float x0 = k0[p], x1 = k1[p];
+      for (size_t r = 0; r < kAttnPanel; ++r) {
+        a0[r] += x0 * q[r];
+        a1[r] += x1 * q[r];
+      }
     }
-    for (size_t r = 0; r < kAttnPanel; ++r) s[j * lds + r] = acc[r];
+    for (size_t r = 0; r < kAttnPanel; ++r) {
+      s[j * lds + r] = a0[r];
+      s[(j + 1) * lds + r] = a1[r];
+    }
+  }
+  if (j < nk) {
+    float a0[kAttnPanel] = {};
+    const float* k0 = k + j * k_st;
+    for (size_t p = 0; p < d; ++p) {
+      for (size_t r = 0; r < kAttnPanel; ++r) a0[r] += k0[p] * qp[p * kAttnPanel + r];
+    }
+    for (size_t r = 0; r < kAttnPanel; ++r) s[j * lds + r] = a0[r];
   }
 }
 
@@ -59,14 +78,26 @@ void f32_attn_softmax__scalar(float* s, size_t lds, size_t nk, size_t nr, const 
 
 void f32_attn_pv__scalar(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis,
                          const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
+  // One row and 16 columns at a time, the columns accumulated in registers over the row's keys.
+  constexpr size_t kCols = 16;
   for (size_t r = 0; r < nr; ++r) {
     float* orow = o + r * ldo;
-    for (size_t c = 0; c < dv; ++c) orow[c] *= alpha[r];
     const size_t visible = vis[r] > 0 ? static_cast<size_t>(vis[r]) : 0;
-    for (size_t j = 0; j < visible; ++j) {
-      const float pj = p[j * ldp + r];
-      const float* vj = v + j * v_st;
-      for (size_t c = 0; c < dv; ++c) orow[c] += pj * vj[c];
+    size_t c0 = 0;
+    for (; c0 + kCols <= dv; c0 += kCols) {
+      float acc[kCols];
+      for (size_t c = 0; c < kCols; ++c) acc[c] = orow[c0 + c] * alpha[r];
+      for (size_t j = 0; j < visible; ++j) {
+        const float pj = p[j * ldp + r];
+        const float* vj = v + j * v_st + c0;
+        for (size_t c = 0; c < kCols; ++c) acc[c] += pj * vj[c];
+      }
+      for (size_t c = 0; c < kCols; ++c) orow[c0 + c] = acc[c];
+    }
+    for (size_t c = c0; c < dv; ++c) {
+      float acc = orow[c] * alpha[r];
+      for (size_t j = 0; j < visible; ++j) acc += p[j * ldp + r] * v[j * v_st + c];
+      orow[c] = acc;
     }
   }
 }
