@@ -21,14 +21,11 @@
 // so a step past every row's limit is never computed (causal tiles above the diagonal are
 // skipped), and inside a step each Q panel / PV block only runs up to its own rows' limit.
 // This file also holds the prefill driver: OpenMP over batch x kv head x query blocks.
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 #include "attention_internal.h"
 #include "attn/threads.h"
@@ -154,6 +151,7 @@ void tile_pass(const AttentionArgs& a, const KernelTable& kt, const Tile& t, Til
     }
     if (nk_max == 0) continue;
     const float* kj = a.k.data + t.b * a.k.sb + t.hk * a.k.sh + j0 * a.k.st;
+    const float* vj = a.v.data + t.b * a.v.sb + t.hk * a.v.sh + j0 * a.v.st;
     if (t.packed) {
       for (size_t p = 0; p < t.lds; p += kAttnPanel) {
         const int32_t n = *std::max_element(sc.vis + p, sc.vis + p + kAttnPanel);
@@ -172,7 +170,6 @@ void tile_pass(const AttentionArgs& a, const KernelTable& kt, const Tile& t, Til
       scale = 1.f;
     }
     kt.attn_softmax(sc.s, t.lds, nk_max, nr8, sc.vis, scale, sc.m, sc.l, sc.alpha);
-    const float* vj = a.v.data + t.b * a.v.sb + t.hk * a.v.sh + j0 * a.v.st;
     kt.attn_pv(sc.s, t.lds, vj, a.v.st, sc.vis, sc.alpha, sc.o, Dv, t.rows, Dv);
   }
 }

@@ -1,26 +1,21 @@
-// AVX2+FMA attention tiles (contract in attn/kernels.h; the tile loop and threads live in
-// native/core/attention_flash.cc and attention_decode.cc). Score tiles are transposed,
-// s[j * lds + r] = key j against query row r.
+// AVX2+FMA attention tiles, the GEMM-like parts (contract in attn/kernels.h; the softmax step is
+// in f32_attn_softmax_avx2.cc, the tile loop and threads in native/core/attention_flash.cc and
+// attention_decode.cc). Score tiles are transposed, s[j * lds + r] = key j against query row r.
 //
 //   qk_panel: S^T (6 keys, 16 rows) = K (6, d) @ Qpanel (d, 16). Per step of d: two loads of the
 //             packed panel, six broadcasts straight from the K rows (read in place, any stride),
 //             12 FMAs into 12 ymm accumulators.
 //   qk_rows:  the decode form, where rows are few: dot products of 4 rows x 2 keys (or 2x4, 1x8)
 //             with 8-lane partial sums, reduced at the end by one hadd tree.
-//   softmax:  8 rows per vector down the key axis: scale, -inf past each row's visible keys,
-//             running max and sum; the new probabilities overwrite the scores. Two passes (max,
-//             then exp and sum); vectors whose rows see every key skip the masking.
 //   pv:       O (6 rows, 16 columns) = alpha * O + P (6, nk) @ V (nk, 16). Per key: two loads of
 //             the V row (in place), six broadcasts of P^T, 12 FMAs; the rescale by alpha is fused
 //             into loading the O tile. V goes by in slices of 16 keys that stay in L1 for every
 //             row block and column block, the next slice prefetched.
 #include <immintrin.h>
 
-#include <cmath>
 #include <cstdint>
 
 #include "attn/kernels.h"
-#include "f32_exp_avx2.h"
 
 namespace attn {
 namespace {
@@ -190,70 +185,6 @@ void pv_rows(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk,
   }
 }
 
-// The online-softmax step for 8 rows (one vector) down the key axis of a transposed tile.
-// kMasked: keys j >= vis count as -inf.
-template <bool kMasked>
-void softmax_rows(float* col, size_t lds, size_t nk, __m256i vis, float scale, float* m, float* l,
-                  float* alpha) {
-  const __m256 ninf = _mm256_set1_ps(-INFINITY), sv = _mm256_set1_ps(scale);
-  const __m256 m_old = _mm256_loadu_ps(m);
-  // m_new <- max(m, max_j scale * s)
-  __m256 mx0 = m_old, mx1 = ninf;
-  size_t j = 0;
-  for (; j + 2 <= nk; j += 2) {
-    __m256 x0 = _mm256_mul_ps(_mm256_loadu_ps(col + j * lds), sv);
-    __m256 x1 = _mm256_mul_ps(_mm256_loadu_ps(col + (j + 1) * lds), sv);
-    if (kMasked) {
-      const __m256i jv = _mm256_set1_epi32(static_cast<int32_t>(j));
-      x0 = _mm256_blendv_ps(ninf, x0, _mm256_castsi256_ps(_mm256_cmpgt_epi32(vis, jv)));
-      x1 = _mm256_blendv_ps(ninf, x1, _mm256_castsi256_ps(_mm256_cmpgt_epi32(vis, _mm256_add_epi32(jv, _mm256_set1_epi32(1)))));
-    }
-    mx0 = _mm256_max_ps(mx0, x0);
-    mx1 = _mm256_max_ps(mx1, x1);
-  }
-  if (j < nk) {
-    __m256 x0 = _mm256_mul_ps(_mm256_loadu_ps(col + j * lds), sv);
-    if (kMasked) {
-      x0 = _mm256_blendv_ps(ninf, x0, _mm256_castsi256_ps(_mm256_cmpgt_epi32(vis, _mm256_set1_epi32(static_cast<int32_t>(j)))));
-    }
-    mx0 = _mm256_max_ps(mx0, x0);
-  }
-  const __m256 mx = _mm256_max_ps(mx0, mx1);
-  // A row with no finite score yet has m_new = -inf, and exp(-inf - (-inf)) would be NaN:
-  // subtract 0 instead, so its p and alpha come out as exp(-inf) = 0.
-  const __m256 m_use = _mm256_blendv_ps(mx, _mm256_setzero_ps(), _mm256_cmp_ps(mx, ninf, _CMP_EQ_OQ));
-  const __m256 neg = _mm256_sub_ps(_mm256_setzero_ps(), m_use);
-  // alpha <- exp(m - m_new)
-  const __m256 a = avx2::exp_ps(_mm256_add_ps(m_old, neg));
-  // p <- exp(scale * s - m_new), 0 past vis; l <- alpha * l + rowsum(p)
-  __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
-  for (j = 0; j + 2 <= nk; j += 2) {
-    __m256 p0 = avx2::exp_ps(_mm256_fmadd_ps(_mm256_loadu_ps(col + j * lds), sv, neg));
-    __m256 p1 = avx2::exp_ps(_mm256_fmadd_ps(_mm256_loadu_ps(col + (j + 1) * lds), sv, neg));
-    if (kMasked) {
-      // And-ing with the mask also clears whatever NaN an unmasked garbage score produced.
-      const __m256i jv = _mm256_set1_epi32(static_cast<int32_t>(j));
-      p0 = _mm256_and_ps(p0, _mm256_castsi256_ps(_mm256_cmpgt_epi32(vis, jv)));
-      p1 = _mm256_and_ps(p1, _mm256_castsi256_ps(_mm256_cmpgt_epi32(vis, _mm256_add_epi32(jv, _mm256_set1_epi32(1)))));
-    }
-    _mm256_storeu_ps(col + j * lds, p0);
-    _mm256_storeu_ps(col + (j + 1) * lds, p1);
-    sum0 = _mm256_add_ps(sum0, p0);
-    sum1 = _mm256_add_ps(sum1, p1);
-  }
-  if (j < nk) {
-    __m256 p0 = avx2::exp_ps(_mm256_fmadd_ps(_mm256_loadu_ps(col + j * lds), sv, neg));
-    if (kMasked) {
-      p0 = _mm256_and_ps(p0, _mm256_castsi256_ps(_mm256_cmpgt_epi32(vis, _mm256_set1_epi32(static_cast<int32_t>(j)))));
-    }
-    _mm256_storeu_ps(col + j * lds, p0);
-    sum0 = _mm256_add_ps(sum0, p0);
-  }
-  _mm256_storeu_ps(l, _mm256_fmadd_ps(a, _mm256_loadu_ps(l), _mm256_add_ps(sum0, sum1)));
-  _mm256_storeu_ps(m, mx);
-  _mm256_storeu_ps(alpha, a);
-}
-
 }  // namespace
 
 void f32_attn_qk_panel__avx2(const float* k, size_t k_st, size_t nk, const float* qp, size_t d, float* s,
@@ -281,21 +212,6 @@ void f32_attn_qk_rows__avx2(const float* k, size_t k_st, size_t nk, const float*
     r += 2;
   }
   if (r < nr) dot_rows<1, 8>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
-}
-
-void f32_attn_softmax__avx2(float* s, size_t lds, size_t nk, size_t nr, const int32_t* vis, float scale,
-                            float* m, float* l, float* alpha) {
-  for (size_t r = 0; r < nr; r += 8) {
-    const __m256i visv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vis + r));
-    // Rows that see every key of the step (the common case) skip the per-key masking.
-    const bool all_visible = _mm256_movemask_ps(_mm256_castsi256_ps(
-                                 _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(nk)), visv))) == 0;
-    if (all_visible) {
-      softmax_rows<false>(s + r, lds, nk, visv, scale, m + r, l + r, alpha + r);
-    } else {
-      softmax_rows<true>(s + r, lds, nk, visv, scale, m + r, l + r, alpha + r);
-    }
-  }
 }
 
 void f32_attn_pv__avx2(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis,
