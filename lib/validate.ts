@@ -198,11 +198,12 @@ export interface ValidatedMatmul {
 }
 
 const MATMUL_OPTIONS = ['transA', 'transB', 'bias', 'out'] as const;
+const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 export function validateMatmul(a: unknown, b: unknown, opts: MatmulOptions | undefined): ValidatedMatmul {
   const ta = checkTensor(a, 'a', true);
   const tb = checkTensor(b, 'b', true);
-  const o = opts === undefined ? {} : checkOptions(opts, 'opts', MATMUL_OPTIONS);
+  const o: Record<string, unknown> = opts === undefined ? NO_OPTIONS : checkOptions(opts, 'opts', MATMUL_OPTIONS);
   const plan = planMatmul(ta.dims, tb.dims, checkBoolean(o.transA, 'opts.transA', false), checkBoolean(o.transB, 'opts.transB', false));
   const bias = o.bias === undefined ? null : checkBias(o.bias, 'opts.bias', plan.n);
   const out = o.out === undefined ? undefined : checkOut(o.out, plan.outSize, plan.outDims, bias ? [ta.data, tb.data, bias] : [ta.data, tb.data]);
