@@ -115,7 +115,7 @@ forEachBackend('argument errors', () => {
     [a, b, bias].forEach((x, i) => expect(x.data).toEqual(copies[i]));
   });
 
-  it('reads inputs backed by a SharedArrayBuffer like ordinary ones', () => {
+  it('reads inputs backed by a SharedArrayBuffer like ordinary ones, sync and async', async () => {
     const a = t([6, 7], 6), b = t([7, 5], 7);
     const shared = { data: sharedFloat32(a.data), dims: a.dims };
     const sharedB = { data: sharedFloat32(b.data), dims: b.dims };
@@ -129,6 +129,7 @@ forEachBackend('argument errors', () => {
     const y = api.attention(q, k, k).y;
     const plain = api.attention({ data: Float32Array.from(q.data), dims: q.dims }, { data: Float32Array.from(k.data), dims: k.dims }, { data: Float32Array.from(k.data), dims: k.dims }).y;
     expect(y.data).toEqual(plain.data);
+    expect((await api.attentionAsync(q, k, k)).y.data).toEqual(plain.data);
   });
 
   it('reads subarrays at any byteOffset like copies', () => {
