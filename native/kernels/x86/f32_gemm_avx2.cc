@@ -9,7 +9,8 @@
 // that masks, bias and dispatch are set up once per panel: small calls are dominated by that
 // setup. Edge panels (n_valid < 16) load B with masks and store C 4 + 2 + 1 lanes at a time, so
 // columns past n_valid are never read or written; rows past m re-read the last valid row of A and
-// are never stored. Packed A panels (a_rs = 1, a_cs = 6) get a variant with constant offsets.
+// are never stored. Packed A panels (a_rs = 1, a_cs = 6) get a variant with constant offsets;
+// panels at most 8 wide, read in place, go 12 rows at a time (tile12x8) to keep 12 accumulators.
 // Packing, cache blocking and threads live in native/core/matmul.cc, not here.
 #include <immintrin.h>
 
@@ -123,6 +124,39 @@ void tile(const Cols<kVecs, kMasked>& cols, size_t kc, const float* a, size_t a_
   if (m_valid > 5) cols.store_row(c + 5 * ldc, c50, c51, accumulate);
 }
 
+// Twelve full rows of a panel at most 8 wide: the 6-row tile would leave half the accumulators
+// idle, so two row tiles share each load of B (12 accumulators, 12 broadcasts, 12 FMAs per k).
+template <bool kMasked>
+void tile12x8(const Cols<1, kMasked>& cols, size_t kc, const float* a, size_t a_rs, size_t a_cs,
+              const float* b, size_t ldb, float* c, size_t ldc, __m256 init, bool accumulate) {
+  const float* a6 = a + 6 * a_rs;
+  const size_t o1 = a_rs, o2 = 2 * a_rs, o3 = 3 * a_rs, o4 = 4 * a_rs, o5 = 5 * a_rs;
+  __m256 c0 = init, c1 = init, c2 = init, c3 = init, c4 = init, c5 = init;
+  __m256 c6 = init, c7 = init, c8 = init, c9 = init, c10 = init, c11 = init;
+  __m256 unused = init;
+#pragma GCC unroll 4
+  for (size_t p = 0; p < kc; ++p) {
+    const __m256 b0 = cols.load(b, 0);
+    cols.fma_row(a, b0, b0, c0, unused);
+    cols.fma_row(a + o1, b0, b0, c1, unused);
+    cols.fma_row(a + o2, b0, b0, c2, unused);
+    cols.fma_row(a + o3, b0, b0, c3, unused);
+    cols.fma_row(a + o4, b0, b0, c4, unused);
+    cols.fma_row(a + o5, b0, b0, c5, unused);
+    cols.fma_row(a6, b0, b0, c6, unused);
+    cols.fma_row(a6 + o1, b0, b0, c7, unused);
+    cols.fma_row(a6 + o2, b0, b0, c8, unused);
+    cols.fma_row(a6 + o3, b0, b0, c9, unused);
+    cols.fma_row(a6 + o4, b0, b0, c10, unused);
+    cols.fma_row(a6 + o5, b0, b0, c11, unused);
+    a += a_cs;
+    a6 += a_cs;
+    b += ldb;
+  }
+  const __m256 rows[12] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11};
+  for (int i = 0; i < 12; ++i, c += ldc) cols.store_row(c, rows[i], unused, accumulate);
+}
+
 template <int kVecs, bool kMasked>
 void panel(size_t m, size_t n_valid, size_t kc, const float* a, size_t a_rs, size_t a_cs, size_t a_ms,
            const float* b, size_t ldb, float* c, size_t ldc, const float* bias, bool accumulate) {
@@ -131,6 +165,14 @@ void panel(size_t m, size_t n_valid, size_t kc, const float* a, size_t a_rs, siz
   const bool with_bias = !accumulate && bias != nullptr;
   const __m256 init0 = with_bias ? cols.load(bias, 0) : _mm256_setzero_ps();
   const __m256 init1 = with_bias && kVecs == 2 ? cols.load(bias, 1) : _mm256_setzero_ps();
+  // In place, two row tiles are 12 rows of A at a stride of a_rs; packed panels are not.
+  if constexpr (kVecs == 1) {
+    if (a_ms == MR * a_rs) {
+      for (; m >= 2 * MR; m -= 2 * MR, a += 2 * a_ms, c += 2 * MR * ldc) {
+        tile12x8(cols, kc, a, a_rs, a_cs, b, ldb, c, ldc, init0, accumulate);
+      }
+    }
+  }
   if (a_rs == 1 && a_cs == MR) {
     for (; m >= MR; m -= MR, a += a_ms, c += MR * ldc) {
       tile<kVecs, kMasked, true>(cols, kc, a, 1, MR, b, ldb, c, ldc, MR, init0, init1, accumulate);
