@@ -11,9 +11,9 @@
 //         jr over NR: microkernel over the MR-row tiles of the block, with its B panel
 //         (kKc x NR = 16 KB) held in L1
 // The first pc block writes C (bias fused into the kernel's initial accumulators); later blocks
-// accumulate. Packing is skipped when the packed copy would not be reused: A is read in place
-// when a block of C has few column tiles, B when it has few row tiles (small and skinny calls),
-// and a call with too little work runs on the calling thread without touching scratch memory.
+// accumulate. Packing is skipped when the copy would not pay: A is read in place unless a block
+// of C is wide, B when the block has few row tiles, and a call with too little work runs on the
+// calling thread without touching scratch memory.
 //
 // Threads: C is cut into equal chunks (batch entries x row chunks x column chunks, sizes in whole
 // MR/NR tiles), one OpenMP team processes them with a static schedule, and each thread packs
@@ -167,9 +167,14 @@ Status gemm_block(const KernelTable& kt, const Block& blk) {
   const size_t mr = kt.gemm_mr, nr = kt.gemm_nr;
   const size_t m = blk.m, n = blk.n, k = blk.k;
   // A packed panel is reread once per column tile, a packed B panel once per row tile; below
-  // a few reuses the copy costs more than reading in place. The kernel needs B rows contiguous,
-  // so a transposed B is always packed.
-  const bool pack_a_panels = n > 2 * nr;
+  // a few reuses the copy costs more than reading in place. Rows of A read in place stream well
+  // (single thread, Zen 3: 1.2x faster than packing at n = 64, equal at n = 512 and 2048, with
+  // row strides of 2-8 KB), but a wide block packs them so that its MC x KC block of A is
+  // compact in L2 whatever the stride. A transposed A in place reads a few floats per row of
+  // storage at each step of k, which only pays for narrow blocks (faster at n = 64, 1.7x
+  // slower at n = 256). The kernel needs B rows contiguous, so a transposed B is always packed.
+  const size_t col_tiles = (n + nr - 1) / nr;
+  const bool pack_a_panels = blk.a.cs == 1 ? col_tiles > 32 : col_tiles > 4;
   const bool pack_b_panels = blk.b.cs != 1 || m > 2 * mr;
   float* a_buf = nullptr;
   float* b_buf = nullptr;
