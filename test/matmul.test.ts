@@ -100,10 +100,11 @@ forEachBackend('matmul', () => {
   it('sweeps k, across the 256-deep k blocks too', () => {
     for (const k of [...EDGES, 255, 256, 257, 300, 513]) checkShape(7, k, 17);
     checkShape(13, 520, 40, { transA: true, transB: true });
+    checkShape(20, 300, 1100, { bias: randomArray(1100, 1) });
   });
 
-  it('handles 1-row and 1-column products and larger odd shapes (threaded natively)', () => {
-    for (const [m, k, n] of [[1, 300, 129], [129, 300, 1], [1, 1, 1], [1, 130, 1], [130, 1, 130], [131, 67, 97], [150, 145, 35], [290, 33, 70]]) {
+  it('handles 1-row and 1-column products and larger odd shapes (threaded natively, A packed when wide)', () => {
+    for (const [m, k, n] of [[1, 300, 129], [129, 300, 1], [1, 1, 1], [1, 130, 1], [130, 1, 130], [131, 67, 97], [150, 145, 35], [290, 33, 70], [20, 30, 1100]]) {
       checkShape(m, k, n);
     }
   });
