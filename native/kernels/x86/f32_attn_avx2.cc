@@ -87,7 +87,7 @@ void dot_block(const float* k, size_t k_st, const float* q, size_t q_st, size_t 
     for (int i = 0; i < MR; ++i) {
       const __m256 qv = _mm256_loadu_ps(q + i * q_st + p);
 #pragma GCC unroll 8
-      for (int j = 0; j < NJ; ++j) acc[i * NJ + j] = _mm256_fmadd_ps(qv, kv[j], acc[i * NJ + j]);
+      for (int j = 0; j < NJ; ++j) acc[j * MR + i] = _mm256_fmadd_ps(qv, kv[j], acc[j * MR + i]);
     }
   }
   if (p < d) {
@@ -99,15 +99,22 @@ void dot_block(const float* k, size_t k_st, const float* q, size_t q_st, size_t 
     for (int i = 0; i < MR; ++i) {
       const __m256 qv = _mm256_maskload_ps(q + i * q_st + p, m);
 #pragma GCC unroll 8
-      for (int j = 0; j < NJ; ++j) acc[i * NJ + j] = _mm256_fmadd_ps(qv, kv[j], acc[i * NJ + j]);
+      for (int j = 0; j < NJ; ++j) acc[j * MR + i] = _mm256_fmadd_ps(qv, kv[j], acc[j * MR + i]);
     }
   }
-  alignas(32) float sums[8];
-  _mm256_store_ps(sums, reduce8(acc));
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i) {
+  // Lane j * MR + i of the sums is row i against key j: with 4 rows, one key is half a vector.
+  const __m256 sums = reduce8(acc);
+  if (MR == 4) {
+    _mm_storeu_ps(s, _mm256_castps256_ps128(sums));
+    if (NJ == 2) _mm_storeu_ps(s + lds, _mm256_extractf128_ps(sums, 1));
+    return;
+  }
+  alignas(32) float t[8];
+  _mm256_store_ps(t, sums);
 #pragma GCC unroll 8
-    for (int j = 0; j < NJ; ++j) s[j * lds + i] = sums[i * NJ + j];
+  for (int j = 0; j < NJ; ++j) {
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) s[j * lds + i] = t[j * MR + i];
   }
 }
 
