@@ -2,9 +2,9 @@
 // and folded into a frozen AttentionPlan that both backends run as is. The plan's `nativeParams`
 // is the Float64Array of /work/notes/ATTENTION_BINDING.md (mirrored in native/binding), so the
 // binding only re-checks sizes against the arrays it is given.
-import { describe, formatDims, rangeError, shapeError, typeError } from './errors';
-import type { AttentionOptions, Tensor } from './types';
-import { checkBoolean, checkDims, checkOptions, checkTensor, isFloat32Array } from './validate';
+import { formatDims, rangeError, shapeError, typeError } from './errors';
+import type { AttentionOptions } from './types';
+import { checkAttached, checkBoolean, checkDims, checkOptions, checkTensor, isFloat32Array, snapshot } from './validate';
 
 /** The option names attention() accepts; any other name is a RangeError (a typo must not be ignored). */
 export const ATTENTION_OPTIONS = [
@@ -86,46 +86,6 @@ function tag(value: unknown): string {
   return Object.prototype.toString.call(value);
 }
 
-function isDetached(view: ArrayBufferView): boolean {
-  // A detached view reports byteLength 0; only then is the (rarer) probe of its buffer needed.
-  if (view.byteLength !== 0) return false;
-  const buffer = view.buffer as ArrayBuffer & { detached?: boolean };
-  if (typeof buffer.detached === 'boolean') return buffer.detached;
-  try {
-    new Uint8Array(buffer);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-function checkAttached(data: unknown, name: string): void {
-  if (ArrayBuffer.isView(data) && isDetached(data)) {
-    // typeError() describes a value; this one needs "detached" in what was received, so the same
-    // message and code are spelled out here.
-    const message = `Expected a ${data.constructor.name} on a live (not detached) ArrayBuffer for ${name} but received ${describe(data)} on a detached ArrayBuffer`;
-    throw Object.assign(new TypeError(message), { code: 'ERR_ATTN_INVALID_TYPE' as const });
-  }
-}
-
-/** Array-likes (dims) are copied so a getter or a later change cannot differ from what was checked. */
-function snapshot(value: unknown): unknown {
-  return Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView)) ? Array.from(value as ArrayLike<unknown>) : value;
-}
-
-/**
- * checkTensor on a snapshot: data and dims are read once, so what the kernel gets is what was
- * validated (a getter on a caller's tensor cannot return something else later).
- */
-function checkInput(value: unknown, name: string): Tensor {
-  if (typeof value !== 'object' || value === null || !('data' in value) || !('dims' in value)) return checkTensor(value, name);
-  const { data, dims } = value as { data: unknown; dims: unknown };
-  // dims may be a typed array too (checkDims allows it); a detached one cannot even be printed.
-  checkAttached(data, `${name}.data`);
-  checkAttached(dims, `${name}.dims`);
-  return checkTensor({ data, dims: snapshot(dims) }, name);
-}
-
 function checkCount(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number') throw typeError(name, 'a positive integer', value);
@@ -204,7 +164,7 @@ function strides3(H: number, S: number, d: number): ViewStrides {
  * kind of value and RangeError for a wrong shape or value, naming the argument.
  */
 export function validateAttention(q: unknown, k: unknown, v: unknown, opts: AttentionOptions | undefined): ValidatedAttention {
-  const tq = checkInput(q, 'q'), tk = checkInput(k, 'k'), tv = checkInput(v, 'v');
+  const tq = checkTensor(q, 'q'), tk = checkTensor(k, 'k'), tv = checkTensor(v, 'v');
   // A copy: each option (getters included) is read once.
   const o = { ...checkOptions(opts, 'opts', ATTENTION_OPTIONS) };
   const rank = tq.dims.length;
@@ -256,7 +216,7 @@ export function validateAttention(q: unknown, k: unknown, v: unknown, opts: Atte
     throw typeError(missing, `a Tensor (it comes with ${given})`, undefined);
   }
   if (o.pastKey !== undefined) {
-    const pk = checkInput(o.pastKey, 'opts.pastKey'), pv = checkInput(o.pastValue, 'opts.pastValue');
+    const pk = checkTensor(o.pastKey, 'opts.pastKey'), pv = checkTensor(o.pastValue, 'opts.pastValue');
     const [pb, ph, pl, pd] = dims4(pk.dims, 'opts.pastKey', `4-D dims [${B}, ${Hkv}, past, ${D}]`);
     if (pb !== B || ph !== Hkv || pd !== D) throw shapeError('opts.pastKey', `dims [${B}, ${Hkv}, past, ${D}]`, `dims ${formatDims(pk.dims)}`);
     const [vb, vh, vl, vd] = dims4(pv.dims, 'opts.pastValue', `4-D dims [${B}, ${Hkv}, ${pl}, ${Dv}]`);

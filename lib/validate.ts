@@ -1,6 +1,6 @@
 // The one validation layer. It runs before either backend, throws the argument errors, and
 // returns plans: the sizes a backend needs, already derived, so no backend re-derives shapes.
-import { formatDims, rangeError, shapeError, typeError } from './errors';
+import { describe, formatDims, rangeError, shapeError, typeError } from './errors';
 import type { MatmulOptions, Tensor } from './types';
 
 const MAX_ELEMENTS = Number.MAX_SAFE_INTEGER;
@@ -11,10 +11,39 @@ export function isFloat32Array(value: unknown): value is Float32Array {
   return value instanceof Float32Array || (ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Float32Array]');
 }
 
-/** Throws unless `value` is a Float32Array whose buffer is usable. */
+/** Throws unless `value` is a Float32Array whose buffer is usable (not detached). */
 export function checkFloat32Array(value: unknown, name: string): Float32Array {
   if (!isFloat32Array(value)) throw typeError(name, 'Float32Array', value);
+  checkAttached(value, name);
   return value;
+}
+
+function isDetached(view: ArrayBufferView): boolean {
+  // A detached view reports byteLength 0; only then is the (rarer) probe of its buffer needed.
+  if (view.byteLength !== 0) return false;
+  const buffer = view.buffer as ArrayBuffer & { detached?: boolean };
+  if (typeof buffer.detached === 'boolean') return buffer.detached;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+export function checkAttached(data: unknown, name: string): void {
+  if (ArrayBuffer.isView(data) && isDetached(data)) {
+    // typeError() describes a value; this one needs "detached" in what was received, so the same
+    // message and code are spelled out here.
+    const message = `Expected a ${data.constructor.name} on a live (not detached) ArrayBuffer for ${name} but received ${describe(data)} on a detached ArrayBuffer`;
+    throw Object.assign(new TypeError(message), { code: 'ERR_ATTN_INVALID_TYPE' as const });
+  }
+}
+
+
+/** Array-likes (dims) are copied so a getter or a later change cannot differ from what was checked. */
+export function snapshot(value: unknown): unknown {
+  return Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView)) ? Array.from(value as ArrayLike<unknown>) : value;
 }
 
 /** Checks dims: an array of positive safe integers whose product is a safe integer. Returns the product. */
@@ -42,15 +71,17 @@ export function checkDims(dims: unknown, name: string): number {
  * checked. A bare Float32Array is accepted as a 1-D tensor when `allowBareArray`.
  */
 export function checkTensor(value: unknown, name: string, allowBareArray = false): Tensor {
-  if (allowBareArray && isFloat32Array(value)) return { data: value, dims: [value.length] };
+  if (allowBareArray && isFloat32Array(value)) return { data: checkFloat32Array(value, name), dims: [value.length] };
   if (typeof value !== 'object' || value === null || !('data' in value) || !('dims' in value)) {
     throw typeError(name, allowBareArray ? 'a Tensor {data: Float32Array, dims} or a Float32Array' : 'a Tensor {data: Float32Array, dims}', value);
   }
   const data = (value as { data: unknown }).data;
   const rawDims = (value as { dims: unknown }).dims;
   if (!isFloat32Array(data)) throw typeError(`${name}.data`, 'Float32Array', data);
-  const dims = Array.isArray(rawDims) || (ArrayBuffer.isView(rawDims) && !(rawDims instanceof DataView))
-    ? Array.from(rawDims as ArrayLike<number>) : rawDims;
+  // A detached typed-array dims cannot even be read (Array.from throws V8's own TypeError).
+  checkAttached(data, `${name}.data`);
+  checkAttached(rawDims, `${name}.dims`);
+  const dims = snapshot(rawDims);
   const size = checkDims(dims, name);
   if (data.length !== size) {
     throw shapeError(name, `data of length ${size} (the product of dims ${formatDims(dims as number[])})`, `data of length ${data.length}`);
