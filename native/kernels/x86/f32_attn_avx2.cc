@@ -9,8 +9,8 @@
 //             with 8-lane partial sums, reduced at the end by one hadd tree.
 //   pv:       O (6 rows, 16 columns) = alpha * O + P (6, nk) @ V (nk, 16). Per key: two loads of
 //             the V row (in place), six broadcasts of P^T, 12 FMAs; the rescale by alpha is fused
-//             into loading the O tile. V goes by in slices of 16 keys that stay in L1 for every
-//             row block and column block, the next slice prefetched.
+//             into loading the O tile. V goes by in slices of keys (kSliceKeys*) that stay in
+//             L1 for every row block and column block, the next slice prefetched.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -21,11 +21,15 @@ namespace attn {
 namespace {
 
 constexpr size_t kRowsPerBlock = 6;
+// Keys per V slice in attn_pv and prefetch distance of the decode QK. With one row block
+// (decode) V comes from memory and short slices keep the prefetch of the next one timely; with
+// many row blocks V is in L2 and longer slices spend fewer O-tile loads and stores per key.
 constexpr size_t kSliceKeys = 16;
+constexpr size_t kSliceKeysManyRows = 48;
 
-// Asks for rows [from, min(from + kSliceKeys, end)) of a strided view to be fetched into L1.
-inline void prefetch_rows(const float* x, size_t x_st, size_t from, size_t end, size_t cols) {
-  const size_t to = from + kSliceKeys < end ? from + kSliceKeys : end;
+// Asks for rows [from, min(from + n, end)) of a strided view to be fetched into L1.
+inline void prefetch_rows(const float* x, size_t x_st, size_t from, size_t n, size_t end, size_t cols) {
+  const size_t to = from + n < end ? from + n : end;
   for (size_t j = from; j < to; ++j) {
     const char* row = reinterpret_cast<const char*>(x + j * x_st);
     for (size_t b = 0; b < cols * sizeof(float); b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
@@ -125,7 +129,7 @@ void dot_rows(const float* k, size_t k_st, size_t nk, const float* q, size_t q_s
   for (; j + NJ <= nk; j += NJ) {
     // K streams from memory once (decode): keep the rows kSliceKeys ahead in flight.
     const size_t ahead = j + kSliceKeys;
-    prefetch_rows(k, k_st, ahead, ahead + NJ < nk ? ahead + NJ : nk, d);
+    prefetch_rows(k, k_st, ahead, NJ, nk, d);
     dot_block<MR, NJ>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
   }
   for (; j < nk; ++j) dot_block<MR, 1>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
@@ -225,11 +229,12 @@ void f32_attn_pv__avx2(const float* p, size_t ldp, const float* v, size_t v_st, 
                        const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
   int32_t nk = 0;
   for (size_t r = 0; r < nr; ++r) nk = vis[r] > nk ? vis[r] : nk;
-  // V is walked in slices of kSliceKeys rows that stay in L1 while every row block uses them,
-  // the next slice fetched ahead: the column blocks read each V row in 64-byte pieces, a
-  // pattern the hardware prefetchers do not follow when V comes from memory (decode).
-  for (size_t j0 = 0; j0 < static_cast<size_t>(nk); j0 += kSliceKeys) {
-    prefetch_rows(v, v_st, j0 + kSliceKeys, static_cast<size_t>(nk), dv);
+  // V is walked in slices that stay in L1 while every row block uses them, the next slice
+  // fetched ahead: the column blocks read each V row in 64-byte pieces, a pattern the hardware
+  // prefetchers do not follow when V comes from memory (decode).
+  const size_t slice = nr <= kRowsPerBlock ? kSliceKeys : kSliceKeysManyRows;
+  for (size_t j0 = 0; j0 < static_cast<size_t>(nk); j0 += slice) {
+    prefetch_rows(v, v_st, j0 + slice, slice, static_cast<size_t>(nk), dv);
     for (size_t r = 0; r < nr; r += kRowsPerBlock) {
       const size_t rows = nr - r < kRowsPerBlock ? nr - r : kRowsPerBlock;
       // Keys past every row's visible range have p = 0. A block with no visible key at all
@@ -237,7 +242,7 @@ void f32_attn_pv__avx2(const float* p, size_t ldp, const float* v, size_t v_st, 
       int32_t end = 0;
       for (size_t i = 0; i < rows; ++i) end = vis[r + i] > end ? vis[r + i] : end;
       if (static_cast<size_t>(end) <= j0) continue;
-      const size_t n = static_cast<size_t>(end) - j0 < kSliceKeys ? static_cast<size_t>(end) - j0 : kSliceKeys;
+      const size_t n = static_cast<size_t>(end) - j0 < slice ? static_cast<size_t>(end) - j0 : slice;
       const float* pr = p + j0 * ldp + r;
       const float* vr = v + j0 * v_st;
       // alpha rescales o once, with the first slice.
