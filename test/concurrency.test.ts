@@ -150,7 +150,7 @@ describe.skipIf(!nativeAvailable)('native concurrency', () => {
 
   // Runs in a child process, so a crash is reported as this test's failure instead of taking the
   // test runner's worker down with it.
-  async function transferDuringAsync(lib: typeof api, gcNow: () => void): Promise<string[]> {
+  async function transferDuringAsync(lib: typeof api, gcNow: () => void, scenario: string): Promise<string[]> {
     const problems: string[] = [];
     const filled = (dims: number[], seed: number) => {
       const data = new Float32Array(dims.reduce((p, d) => p * d, 1));
@@ -175,7 +175,7 @@ describe.skipIf(!nativeAvailable)('native concurrency', () => {
     lib.useBackend('native');
     const q = filled([1, 8, 512, 64], 1), k = filled([1, 8, 512, 64], 2), v = filled([1, 8, 512, 64], 3);
     const expected = lib.attention(q, k, v).y.data;
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < (scenario === 'attention' ? 3 : 0); round++) {
       const victim = { data: Float32Array.from(k.data), dims: k.dims };
       const pending = [lib.attentionAsync(q, victim, v), lib.attentionAsync(q, victim, v)].map((p) => p.then((r) => r.y.data));
       structuredClone(victim.data.buffer, { transfer: [victim.data.buffer] });
@@ -185,22 +185,31 @@ describe.skipIf(!nativeAvailable)('native concurrency', () => {
     const layer = new lib.MultiHeadAttention({ numHeads: 4 }, { wq: filled([256, 256], 4), wk: filled([256, 256], 5), wv: filled([256, 256], 6) });
     const x = filled([1, 512, 256], 7);
     const want = layer.forward(x).data;
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < (scenario === 'layer input' ? 3 : 0); round++) {
       const xVictim = { data: Float32Array.from(x.data), dims: x.dims };
       const running = layer.forwardAsync(xVictim).then((r) => r.data);
       structuredClone(xVictim.data.buffer, { transfer: [xVictim.data.buffer] });
       scribble(x.data.byteLength);
       (await Promise.allSettled([running])).forEach((o) => check(o, want, `forwardAsync round ${round}`));
     }
+    // The layer reads its weights in place: transferring one mid-call must not be read either.
+    for (let round = 0; round < (scenario === 'layer weight' ? 3 : 0); round++) {
+      const wq = filled([256, 256], 4);
+      const owned = new lib.MultiHeadAttention({ numHeads: 4 }, { wq, wk: filled([256, 256], 5), wv: filled([256, 256], 6) });
+      const running = owned.forwardAsync(x).then((r) => r.data);
+      structuredClone(wq.data.buffer, { transfer: [wq.data.buffer] });
+      scribble(wq.data.byteLength || 256 * 256 * 4);
+      (await Promise.allSettled([running])).forEach((o) => check(o, want, `forwardAsync with a transferred weight, round ${round}`));
+    }
     return problems;
   }
 
-  it('an input transferred away during attentionAsync / forwardAsync is never read after it is freed', () => {
+  it.each(['attention', 'layer input', 'layer weight'])('an array transferred away during an async call (%s) is never read after it is freed', (scenario) => {
     // The call may complete from data it secured before the transfer, or reject with a clean
     // error; it must not read the freed buffer (crash, garbage, or an ASan report).
     const script = `
       const api = require(${JSON.stringify(distRoot)});
-      (${transferDuringAsync.toString()})(api, global.gc).then((problems) => {
+      (${transferDuringAsync.toString()})(api, global.gc, ${JSON.stringify(scenario)}).then((problems) => {
         console.log(JSON.stringify(problems));
       });
     `;
