@@ -61,6 +61,38 @@ function prepare(q: unknown, k: unknown, v: unknown, opts: AttentionOptions | un
 }
 
 /**
+ * With no output element (y and qkMatmulOutput empty) there is nothing to compute, however large
+ * the other dims are: q [1, 1, 2^40, 0] is a valid empty tensor, and looping over its rows would
+ * hang (the addon rejects such calls, as their loop counts are not bounded by any array).
+ */
+function nothingToCompute(call: Call): boolean {
+  return call.y.length === 0 && (call.qkOut === null || call.qkOut.length === 0);
+}
+
+/** A copy of a caller's array, unless a SharedArrayBuffer backs it (which cannot be detached). */
+function owned<T extends Float32Array | Uint8Array>(a: T): T {
+  return a.buffer instanceof SharedArrayBuffer ? a : (a.slice() as T);
+}
+
+/**
+ * For attentionAsync: copies the caller's arrays the pool thread will read. A caller can transfer
+ * an ArrayBuffer away (postMessage, structuredClone) while the job runs, and its memory is freed
+ * with the clone; the addon cannot pin it, so the job reads copies. The present key/value buffers
+ * are already ours. The copies are O(inputs) against the job's O(Sq * Skv) work.
+ */
+function secureInputs(call: Call): Call {
+  const { plan } = call;
+  const fromPast = call.result.presentKey !== undefined;
+  return {
+    ...call,
+    plan: plan.mask ? { ...plan, mask: { ...plan.mask, data: owned(plan.mask.data) } } : plan,
+    q: owned(call.q),
+    k: fromPast ? call.k : owned(call.k),
+    v: fromPast ? call.v : owned(call.v),
+  };
+}
+
+/**
  * Scaled dot-product attention with the semantics of ONNX `Attention` (opset 23 and 24):
  * softmax(softcap(scale * Q K^T) + mask) V, with grouped-query heads, causal masking, padding
  * (`nonpadKvSeqlen`) and a past key/value cache. A query row that can see no key outputs zeros.
@@ -77,6 +109,7 @@ function prepare(q: unknown, k: unknown, v: unknown, opts: AttentionOptions | un
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): AttentionResult {
   const call = prepare(q, k, v, opts);
+  if (nothingToCompute(call)) return call.result;
   current().attention(call.plan, call.q, call.k, call.v, call.y, call.qkOut);
   return call.result;
 }
@@ -93,8 +126,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptio
  * @example const { y } = await attentionAsync(q, k, v, { isCausal: true });
  */
 export async function attentionAsync(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): Promise<AttentionResult> {
-  const call = prepare(q, k, v, opts);
+  const call = secureInputs(prepare(q, k, v, opts));
   // A failure inside the worker has no JS stack; give it this call's.
+  if (nothingToCompute(call)) return call.result;
   const callSite = new Error();
   try {
     await current().attentionAsync(call.plan, call.q, call.k, call.v, call.y, call.qkOut);

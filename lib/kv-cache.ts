@@ -2,6 +2,7 @@
 // With the native backend the storage is one native allocation (counted by V8 as external memory,
 // freed by dispose() or by garbage collection); with the JS backend it is two Float32Arrays.
 import { binding, current } from './backend';
+import { rangeError } from './errors';
 import { JsKVStore } from './js/kv-cache';
 import type { BackendName, Tensor } from './types';
 import { checkTruncate, disposedError, validateKVCacheConfig, type CacheState, type KVCacheConfig } from './validate-layers';
@@ -24,6 +25,28 @@ export interface CacheStorage {
 }
 
 let storageOf: (cache: KVCache) => CacheStorage;
+
+/**
+ * Allocates the cache in full. Running out of memory is the caller's sizing problem, so it is
+ * reported as a RangeError on config (with the size asked for) on both backends alike, instead of
+ * the engine's "Invalid typed array length" or the addon's allocation error.
+ */
+function allocateStorage(backend: BackendName, c: KVCacheConfig): CacheStorage {
+  try {
+    if (backend === 'native') {
+      const NativeClass = binding()!.KVCache as NativeKVCacheClass;
+      return { native: new NativeClass(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen), js: null };
+    }
+    return { native: null, js: new JsKVStore(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen) };
+  } catch (cause) {
+    const floats = c.batch * c.numKVHeads * c.headDim * c.maxSeqLen;
+    const gib = (2 * floats * 4) / 2 ** 30;
+    throw Object.assign(
+      rangeError('config', 'a cache small enough to allocate', `${c.batch} * ${c.numKVHeads} * ${c.headDim} * ${c.maxSeqLen} floats each for keys and values (${gib.toPrecision(3)} GiB)`),
+      { cause },
+    );
+  }
+}
 
 /**
  * A preallocated key/value cache for one attention layer: `[batch, numKVHeads, maxSeqLen, headDim]`
@@ -61,12 +84,7 @@ export class KVCache {
     this.headDim = c.headDim;
     this.maxSeqLen = c.maxSeqLen;
     this.backend = current().name;
-    if (this.backend === 'native') {
-      const NativeClass = binding()!.KVCache as NativeKVCacheClass;
-      this.#storage = { native: new NativeClass(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen), js: null };
-    } else {
-      this.#storage = { native: null, js: new JsKVStore(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen) };
-    }
+    this.#storage = allocateStorage(this.backend, c);
   }
 
   /** Positions held (read-only); appends grow it, truncate() and reset() shrink it. */

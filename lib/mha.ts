@@ -37,10 +37,29 @@ interface Call {
   cache: KVCache | null;
 }
 
+/** A copy backed by a SharedArrayBuffer (a no-op for arrays that already are). */
+function pinned(a: Float32Array): Float32Array {
+  if (a.buffer instanceof SharedArrayBuffer) return a;
+  const copy = new Float32Array(new SharedArrayBuffer(a.byteLength));
+  copy.set(a);
+  return copy;
+}
+
+function pinWeights(w: MhaWeightArrays): MhaWeightArrays {
+  const pin = (a: Float32Array | null) => a && pinned(a);
+  return {
+    wq: pinned(w.wq), wk: pinned(w.wk), wv: pinned(w.wv), wo: pin(w.wo),
+    bq: pin(w.bq), bk: pin(w.bk), bv: pin(w.bv), bo: pin(w.bo),
+  };
+}
+
 /**
  * An attention layer: `y = attention(x Wq + bq, x Wk + bk, x Wv + bv) Wo + bo`, heads splitting the
  * projected axis in order, query head h reading kv head `floor(h / (numHeads / numKVHeads))`.
- * The layer reads the weight arrays in place (no copy), so changing them changes the layer.
+ * The layer keeps its own copy of the weights, in memory that cannot be detached or transferred
+ * (a SharedArrayBuffer), so a forwardAsync running on the thread pool can never read freed memory
+ * and later changes to the caller's arrays do not change the layer. Weights already backed by a
+ * SharedArrayBuffer are used in place, without a copy (and changing them does change the layer).
  * It uses the backend active when it was created.
  * @example
  * const layer = new MultiHeadAttention({ numHeads: 8, numKVHeads: 2 }, { wq, wk, wv, wo });
@@ -67,7 +86,8 @@ export class MultiHeadAttention {
    *   wo [numHeads*headDim, dOut] and 1-D biases bq, bk, bv, bo. headDim = wq.dims[1] / numHeads.
    */
   constructor(config: MultiHeadAttentionConfig, weights: MultiHeadAttentionWeights) {
-    const { plan, weights: w } = validateMha(config, weights);
+    const { plan, weights: given } = validateMha(config, weights);
+    const w = pinWeights(given);
     this.#plan = plan;
     this.#weights = w;
     this.numHeads = plan.numHeads;

@@ -52,3 +52,9 @@ node -e '
 # Instrumented code runs 2-3x slower, so the per-test timeout is raised instead of dropping the
 # long-context tests (the 2048x2048 attentionAsync test needs ~6 s here on 2 busy cores).
 npx vitest run --pool=forks --testTimeout=60000 "$@"
+
+# ASan cannot see the AVX2 kernels' masked loads and stores (compiler builtins), so the files that
+# drive the native kernels run again with the fully instrumented scalar kernels selected.
+if [ $# -eq 0 ]; then
+  npx vitest run -c scripts/vitest-scalar.config.mjs --pool=forks --testTimeout=60000
+fi

@@ -50,9 +50,9 @@ export interface SaveOptions {
   dtype?: SaveDtype;
 }
 
-/** Columns [from, from + width) of a (rows, cols) matrix, as a new (rows, width) matrix. */
+/** Columns [from, from + width) of a (rows, cols) matrix, backed by a SharedArrayBuffer so the attention layer uses it without copying. */
 function columns(data: Float32Array, rows: number, cols: number, from: number, width: number): Float32Array {
-  const out = new Float32Array(rows * width);
+  const out = new Float32Array(new SharedArrayBuffer(rows * width * 4));
   for (let r = 0; r < rows; r++) out.set(data.subarray(r * cols + from, r * cols + from + width), r * width);
   return out;
 }
@@ -178,6 +178,7 @@ export class GPT {
    * @param dir the folder
    */
   static async load(dir: string): Promise<GPT> {
+    if (typeof dir !== 'string' || dir.length === 0) throw typeError('dir', 'a non-empty folder path', dir);
     const { config, weights } = await readCheckpoint(dir);
     return new GPT(config, weights);
   }
@@ -232,6 +233,7 @@ export class GPT {
    * @param opts dtype: 'F32' (default), 'F16' or 'BF16' (rounded to nearest even)
    */
   async save(dir: string, opts?: SaveOptions): Promise<void> {
+    if (typeof dir !== 'string' || dir.length === 0) throw typeError('dir', 'a non-empty folder path', dir);
     const o = checkOptions(opts, 'opts', ['dtype']);
     const dtype = o.dtype ?? 'F32';
     if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw rangeError('opts.dtype', "'F32', 'F16' or 'BF16'", String(dtype));

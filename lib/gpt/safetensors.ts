@@ -7,7 +7,9 @@
 // byte offset (unaligned included) converts without copying the file.
 import { promises as fsp } from 'node:fs';
 import { endianness } from 'node:os';
+import { rangeError, typeError } from '../errors';
 import type { Tensor } from '../types';
+import { checkTensor } from '../validate';
 
 /** The same bound the reference implementation puts on the header, so a bad length cannot allocate gigabytes. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -189,6 +191,7 @@ export class SafetensorsFile {
    * @example const st = await SafetensorsFile.open('model.safetensors'); const wte = await st.read('wte.weight');
    */
   static async open(file: string): Promise<SafetensorsFile> {
+    checkPath(file);
     if (!hostIsLittleEndian) throw new ModelFileError('safetensors: big-endian hosts are not supported');
     const handle = await fsp.open(file, 'r');
     try {
@@ -270,6 +273,28 @@ export class SafetensorsFile {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
+function checkPath(file: unknown): asserts file is string {
+  if (typeof file !== 'string' || file.length === 0) throw typeError('file', 'a non-empty path string', file);
+}
+
+/** Snapshots the [name, Tensor] pairs once, so what is written is what was checked. */
+function checkTensorList(tensors: unknown): [string, Tensor][] {
+  if (typeof tensors !== 'object' || tensors === null || !(Symbol.iterator in tensors)) {
+    throw typeError('tensors', 'an iterable of [name, Tensor] pairs', tensors);
+  }
+  const list: [string, Tensor][] = [];
+  const seen = new Set<string>();
+  for (const entry of tensors as Iterable<unknown>) {
+    const where = `tensors[${list.length}]`;
+    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string') throw typeError(where, 'a [name: string, Tensor] pair', entry);
+    const name = entry[0];
+    if (name === '__metadata__' || seen.has(name)) throw rangeError(`${where}[0]`, 'a unique tensor name other than "__metadata__"', JSON.stringify(name));
+    seen.add(name);
+    list.push([name, checkTensor(entry[1], `${where}[1]`)]);
+  }
+  return list;
+}
+
 function encode(data: Float32Array, dtype: SaveDtype): Uint8Array {
   if (dtype === 'F32') return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const halves = new Uint16Array(data.length);
@@ -288,6 +313,12 @@ function encode(data: Float32Array, dtype: SaveDtype): Uint8Array {
  */
 export async function writeSafetensors(file: string, tensors: readonly (readonly [string, Tensor])[], dtype: SaveDtype = 'F32',
   metadata?: Record<string, string>): Promise<void> {
+  checkPath(file);
+  tensors = checkTensorList(tensors);
+  if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw typeError('dtype', "'F32', 'F16' or 'BF16'", dtype);
+  if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Object.values(metadata).some((v) => typeof v !== 'string'))) {
+    throw typeError('metadata', 'an object of string values', metadata);
+  }
   const width = dtype === 'F32' ? 4 : 2;
   const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
   let offset = 0;

@@ -135,6 +135,21 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
   if (!injective(a.B, a.Hq, a.Sq, a.Dv, p[16], p[17], p[18])) {
     throw_range_error(env, "Expected y strides that give every output element its own address");
   }
+  // The kernel loops over B * Hq * Sq rows and Skv keys. Distinct addresses in q (or y) and k (or
+  // v) bound those counts by real array lengths; zero strides or zero head sizes would otherwise
+  // let a 2^40-key call through on empty arrays and spin for hours.
+  if (q_ext != 0 && !injective(a.B, a.Hq, a.Sq, a.D, p[7], p[8], p[9])) {
+    throw_range_error(env, "Expected q strides that give every element its own address");
+  }
+  if (k_ext != 0 && !injective(a.B, a.Hkv, a.Skv, a.D, p[10], p[11], p[12])) {
+    throw_range_error(env, "Expected k strides that give every element its own address");
+  }
+  if (v_ext != 0 && !injective(a.B, a.Hkv, a.Skv, a.Dv, p[13], p[14], p[15])) {
+    throw_range_error(env, "Expected v strides that give every element its own address");
+  }
+  if (a.D == 0 && a.Dv == 0 && a.qk_mode < 0) {
+    throw_range_error(env, "Expected D or Dv >= 1 (or a qkOut) so that the loop counts are bounded by an array");
+  }
   a.q = {non_null(q.data), p[7], p[8], p[9]};
   a.k = {non_null(k.data), p[10], p[11], p[12]};
   a.v = {non_null(v.data), p[13], p[14], p[15]};

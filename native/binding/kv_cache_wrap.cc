@@ -55,7 +55,7 @@ KVCacheWrap::KVCacheWrap(const Napi::CallbackInfo& cb) : Napi::ObjectWrap<KVCach
       checked_mul(env, checked_mul(env, checked_mul(env, batch, heads, "cache size"), head_dim, "cache size"),
                   max_len, "cache size");
   if (cache_.init(batch, heads, head_dim, max_len) != attn::Status::kOk) {
-    throw Napi::Error::New(env, "Could not allocate " + std::to_string(elements) +
+    throw Napi::RangeError::New(env, "Could not allocate " + std::to_string(elements) +
                                     " keys and values for the KV cache");
   }
   cb.This().As<Napi::Object>().TypeTag(&kKVCacheTag);

@@ -49,11 +49,13 @@ void softmax_rows(float* col, size_t lds, size_t nk, __m256i vis, float scale, f
   const __m256 neg = _mm256_sub_ps(_mm256_setzero_ps(), m_use);
   // alpha <- exp(m - m_new)
   const __m256 a = avx2::exp_ps(_mm256_add_ps(m_old, neg));
-  // p <- exp(scale * s - m_new), 0 past vis; l <- alpha * l + rowsum(p)
+  // p <- exp(scale * s - m_new), 0 past vis; l <- alpha * l + rowsum(p). scale * s is rounded
+  // exactly as in the max pass (no FMA), so the row max gives exp(0) = 1: an FMA would keep the
+  // product's rounding error, which for logits near 1e10 and beyond sends exp to 0 or infinity.
   __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
   for (j = 0; j + 2 <= nk; j += 2) {
-    __m256 p0 = avx2::exp_ps(_mm256_fmadd_ps(_mm256_loadu_ps(col + j * lds), sv, neg));
-    __m256 p1 = avx2::exp_ps(_mm256_fmadd_ps(_mm256_loadu_ps(col + (j + 1) * lds), sv, neg));
+    __m256 p0 = avx2::exp_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(col + j * lds), sv), neg));
+    __m256 p1 = avx2::exp_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(col + (j + 1) * lds), sv), neg));
     if (kMasked) {
       // And-ing with the mask also clears whatever NaN an unmasked garbage score produced.
       const __m256i jv = _mm256_set1_epi32(static_cast<int32_t>(j));
@@ -66,7 +68,7 @@ void softmax_rows(float* col, size_t lds, size_t nk, __m256i vis, float scale, f
     sum1 = _mm256_add_ps(sum1, p1);
   }
   if (j < nk) {
-    __m256 p0 = avx2::exp_ps(_mm256_fmadd_ps(_mm256_loadu_ps(col + j * lds), sv, neg));
+    __m256 p0 = avx2::exp_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(col + j * lds), sv), neg));
     if (kMasked) {
       p0 = _mm256_and_ps(p0, _mm256_castsi256_ps(_mm256_cmpgt_epi32(vis, _mm256_set1_epi32(static_cast<int32_t>(j)))));
     }
