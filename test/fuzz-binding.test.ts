@@ -63,8 +63,8 @@ function matmulIsValid(args: unknown[]): boolean {
   if (M * K > SIZE_LIMIT || K * N > SIZE_LIMIT || M * N > SIZE_LIMIT || needOut > SIZE_LIMIT) return false;
   if (needA > SIZE_LIMIT || needB > SIZE_LIMIT) return false;
   if (BigInt(a.length) < needA || BigInt(b.length) < needB || BigInt(out.length) < needOut) return false;
-  // An empty bias has no data pointer and the binding treats it as absent (nothing is read).
-  if (isUsableF32(bias) && bias.length > 0 && BigInt(bias.length) < N) return false;
+  // A given bias must cover n even when m = 0 or it is empty: a short bias is a caller's bug.
+  if (isUsableF32(bias) && BigInt(bias.length) < N) return false;
   return true;
 }
 
