@@ -245,7 +245,9 @@ Napi::Value attention(const Napi::CallbackInfo& cb) {
 }
 
 // Holds a reference to every array it reads or writes until the promise settles, so the
-// garbage collector cannot free them while the pool thread runs; Execute touches no JS.
+// garbage collector cannot free them while the pool thread runs; Execute touches no JS. A
+// reference cannot stop a caller from transferring a buffer away, so lib/attention.ts passes
+// copies of the caller's arrays (only the outputs and present buffers it made are used in place).
 class AttentionWorker : public Napi::AsyncWorker {
  public:
   AttentionWorker(Napi::Env env, Prepared prep)
@@ -260,6 +262,15 @@ class AttentionWorker : public Napi::AsyncWorker {
   void Execute() override {
     const attn::Status status = attn::attention(args_);
     if (status != attn::Status::kOk) SetError(attn::status_message(status));
+  }
+  // As in MhaWorker (mha_binding.cc): when the job outlives its worker thread's environment, the
+  // completion handler cannot open a handle scope; nobody can observe the promise, so only free.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    try {
+      Napi::AsyncWorker::OnWorkComplete(env, status);
+    } catch (const Napi::Error&) {
+      Destroy();
+    }
   }
   void OnOK() override { deferred_.Resolve(Env().Undefined()); }
   void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }

@@ -212,7 +212,8 @@ class MhaWorker : public Napi::AsyncWorker {
   // job runs, after which the memory is freed under the pool thread. So the job reads its own
   // copies of x and the mask, writes its own output, and OnOK copies that into y. The layer
   // (holding the weights) and the cache are referenced until the job settles; the weights are
-  // read in place, so transferring a weight's buffer away while a call runs is unsupported.
+  // read in place, which is safe because lib/mha.ts hands the layer SharedArrayBuffer-backed
+  // copies, and a SharedArrayBuffer cannot be detached.
   MhaWorker(Napi::Env env, MhaWrap* layer, const MhaJob& job, const Napi::CallbackInfo& cb)
       : Napi::AsyncWorker(env, "attn:mhaForward"), deferred_(Napi::Promise::Deferred::New(env)), layer_(layer),
         job_(job), x_(job.call.x, job.call.x + job.x_elements), y_(job.y_elements) {
