@@ -99,6 +99,31 @@ forEachBackend('MultiHeadAttention', () => {
     expect(layer.forward({ data: padded.subarray(3), dims: x.dims }).data).toEqual(expected);
   });
 
+  it('keeps its own copy of the weights; weights backed by a SharedArrayBuffer are used in place', () => {
+    const spec = specs['GQA 8 heads over 2 kv heads'];
+    const w = randomWeights(spec);
+    const config = { numHeads: spec.numHeads, numKVHeads: spec.numKVHeads };
+    const layer = new api.MultiHeadAttention(config, w);
+    const x = input(1, 5, spec.dIn, 19);
+    const before = layer.forward(x).data;
+    w.wq.data.fill(0);
+    expect(layer.forward(x).data).toEqual(before);
+
+    const shared = (t: { data: Float32Array; dims: number[] }) => {
+      const data = new Float32Array(new SharedArrayBuffer(t.data.byteLength));
+      data.set(t.data);
+      return { data, dims: t.dims };
+    };
+    const fresh = randomWeights(spec);
+    const sharedWeights = { ...fresh, wq: shared(fresh.wq) };
+    const inPlace = new api.MultiHeadAttention(config, sharedWeights);
+    const original = inPlace.forward(x).data;
+    expectClose(original, layerRef(spec, fresh, x.data, 1, 5, {}), ATOL, RTOL);
+    sharedWeights.wq.data.fill(0);
+    const zeroed = { ...fresh, wq: { data: new Float32Array(fresh.wq.data.length), dims: fresh.wq.dims } };
+    expectClose(inPlace.forward(x).data, layerRef(spec, zeroed, x.data, 1, 5, {}), ATOL, RTOL);
+  });
+
   it('reads x.dims once, so a getter that changes them cannot desynchronize the call', () => {
     const spec = specs['MHA with biases and wo'];
     const layer = new api.MultiHeadAttention({ numHeads: 4 }, randomWeights(spec));

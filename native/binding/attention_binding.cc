@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "args.h"
+#include "pool_worker.h"
 #include "attn/attention.h"
 #include "attn/kernels.h"
 #include "exports.h"
@@ -248,10 +249,10 @@ Napi::Value attention(const Napi::CallbackInfo& cb) {
 // garbage collector cannot free them while the pool thread runs; Execute touches no JS. A
 // reference cannot stop a caller from transferring a buffer away, so lib/attention.ts passes
 // copies of the caller's arrays (only the outputs and present buffers it made are used in place).
-class AttentionWorker : public Napi::AsyncWorker {
+class AttentionWorker : public PoolWorker {
  public:
   AttentionWorker(Napi::Env env, Prepared prep)
-      : Napi::AsyncWorker(env, "node-attention:attention"), args_(prep.args),
+      : PoolWorker(env, "node-attention:attention"), args_(prep.args),
         deferred_(Napi::Promise::Deferred::New(env)) {
     for (const Napi::Value& value : prep.keep) refs_.push_back(Napi::Persistent(value.As<Napi::Object>()));
   }
@@ -262,15 +263,6 @@ class AttentionWorker : public Napi::AsyncWorker {
   void Execute() override {
     const attn::Status status = attn::attention(args_);
     if (status != attn::Status::kOk) SetError(attn::status_message(status));
-  }
-  // As in MhaWorker (mha_binding.cc): when the job outlives its worker thread's environment, the
-  // completion handler cannot open a handle scope; nobody can observe the promise, so only free.
-  void OnWorkComplete(Napi::Env env, napi_status status) override {
-    try {
-      Napi::AsyncWorker::OnWorkComplete(env, status);
-    } catch (const Napi::Error&) {
-      Destroy();
-    }
   }
   void OnOK() override { deferred_.Resolve(Env().Undefined()); }
   void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "args.h"
+#include "pool_worker.h"
 #include "attn/mha.h"
 #include "exports.h"
 #include "kv_cache_wrap.h"
@@ -206,7 +207,7 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
   Napi::ObjectReference weights_[8];  // wq wk wv wo bq bk bv bo; empty when absent
 };
 
-class MhaWorker : public Napi::AsyncWorker {
+class MhaWorker : public PoolWorker {
  public:
   // x, the mask and y belong to the caller, who may transfer (detach) their buffers while the
   // job runs, after which the memory is freed under the pool thread. So the job reads its own
@@ -215,7 +216,7 @@ class MhaWorker : public Napi::AsyncWorker {
   // read in place, which is safe because lib/mha.ts hands the layer SharedArrayBuffer-backed
   // copies, and a SharedArrayBuffer cannot be detached.
   MhaWorker(Napi::Env env, MhaWrap* layer, const MhaJob& job, const Napi::CallbackInfo& cb)
-      : Napi::AsyncWorker(env, "attn:mhaForward"), deferred_(Napi::Promise::Deferred::New(env)), layer_(layer),
+      : PoolWorker(env, "attn:mhaForward"), deferred_(Napi::Promise::Deferred::New(env)), layer_(layer),
         job_(job), x_(job.call.x, job.call.x + job.x_elements), y_(job.y_elements) {
     job_.call.x = x_.data();
     job_.call.y = y_.data();
@@ -238,18 +239,6 @@ class MhaWorker : public Napi::AsyncWorker {
   void Execute() override {
     const attn::Status status = layer_->run(job_);
     if (status != attn::Status::kOk) SetError(attn::status_message(status));
-  }
-
-  // While a worker thread's environment is torn down (worker.terminate() with this job in
-  // flight), node-addon-api's completion handler cannot open a handle scope and throws from a
-  // libuv callback, which would abort the process. Nobody can observe the promise any more then,
-  // so the job is only freed.
-  void OnWorkComplete(Napi::Env env, napi_status status) override {
-    try {
-      Napi::AsyncWorker::OnWorkComplete(env, status);
-    } catch (const Napi::Error&) {
-      Destroy();
-    }
   }
 
   void OnOK() override {
