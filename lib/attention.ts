@@ -127,8 +127,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptio
  */
 export async function attentionAsync(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): Promise<AttentionResult> {
   const call = secureInputs(prepare(q, k, v, opts));
-  // A failure inside the worker has no JS stack; give it this call's.
   if (nothingToCompute(call)) return call.result;
+  // A failure inside the worker has no JS stack; give it this call's.
   const callSite = new Error();
   try {
     await current().attentionAsync(call.plan, call.q, call.k, call.v, call.y, call.qkOut);
