@@ -60,15 +60,6 @@ function prepare(q: unknown, k: unknown, v: unknown, opts: AttentionOptions | un
   return { plan, q: checked.q, k: keys, v: values, y, qkOut, result };
 }
 
-/**
- * With no output element (y and qkMatmulOutput empty) there is nothing to compute, however large
- * the other dims are: q [1, 1, 2^40, 0] is a valid empty tensor, and looping over its rows would
- * hang (the addon rejects such calls, as their loop counts are not bounded by any array).
- */
-function nothingToCompute(call: Call): boolean {
-  return call.y.length === 0 && (call.qkOut === null || call.qkOut.length === 0);
-}
-
 /** A copy of a caller's array, unless a SharedArrayBuffer backs it (which cannot be detached). */
 function owned<T extends Float32Array | Uint8Array>(a: T): T {
   return a.buffer instanceof SharedArrayBuffer ? a : (a.slice() as T);
@@ -109,7 +100,6 @@ function secureInputs(call: Call): Call {
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): AttentionResult {
   const call = prepare(q, k, v, opts);
-  if (nothingToCompute(call)) return call.result;
   current().attention(call.plan, call.q, call.k, call.v, call.y, call.qkOut);
   return call.result;
 }
@@ -127,7 +117,6 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptio
  */
 export async function attentionAsync(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): Promise<AttentionResult> {
   const call = secureInputs(prepare(q, k, v, opts));
-  if (nothingToCompute(call)) return call.result;
   // A failure inside the worker has no JS stack; give it this call's.
   const callSite = new Error();
   try {
