@@ -2,6 +2,7 @@
 // present key/value when a past is given (so the backend always sees every key in one buffer),
 // allocates the outputs on the calling thread, then runs the active backend.
 import { current } from './backend';
+import { withCallSite } from './errors';
 import type { AttentionOptions, AttentionResult, Tensor } from './types';
 import { validateAttention, type AttentionPlan } from './validate-attention';
 
@@ -60,29 +61,6 @@ function prepare(q: unknown, k: unknown, v: unknown, opts: AttentionOptions | un
   return { plan, q: checked.q, k: keys, v: values, y, qkOut, result };
 }
 
-/** A copy of a caller's array, unless a SharedArrayBuffer backs it (which cannot be detached). */
-function owned<T extends Float32Array | Uint8Array>(a: T): T {
-  return a.buffer instanceof SharedArrayBuffer ? a : (a.slice() as T);
-}
-
-/**
- * For attentionAsync: copies the caller's arrays the pool thread will read. A caller can transfer
- * an ArrayBuffer away (postMessage, structuredClone) while the job runs, and its memory is freed
- * with the clone; the addon cannot pin it, so the job reads copies. The present key/value buffers
- * are already ours. The copies are O(inputs) against the job's O(Sq * Skv) work.
- */
-function secureInputs(call: Call): Call {
-  const { plan } = call;
-  const fromPast = call.result.presentKey !== undefined;
-  return {
-    ...call,
-    plan: plan.mask ? { ...plan, mask: { ...plan.mask, data: owned(plan.mask.data) } } : plan,
-    q: owned(call.q),
-    k: fromPast ? call.k : owned(call.k),
-    v: fromPast ? call.v : owned(call.v),
-  };
-}
-
 /**
  * Scaled dot-product attention with the semantics of ONNX `Attention` (opset 23 and 24):
  * softmax(softcap(scale * Q K^T) + mask) V, with grouped-query heads, causal masking, padding
@@ -106,8 +84,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptio
 
 /**
  * attention() off the JS thread: the native backend runs on the libuv thread pool, so the event
- * loop keeps turning. Outputs are allocated before the work is queued and the inputs must not be
- * changed until the promise settles. The JS backend cannot leave the event loop: it computes on
+ * loop keeps turning. Outputs are allocated before the work is queued; the job reads copies of the
+ * inputs (unless a SharedArrayBuffer backs them), so they may be reused at once. The JS backend cannot leave the event loop: it computes on
  * this thread and then resolves. Argument errors reject the promise (never throw).
  * @param q see attention()
  * @param k see attention()
@@ -116,14 +94,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptio
  * @example const { y } = await attentionAsync(q, k, v, { isCausal: true });
  */
 export async function attentionAsync(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): Promise<AttentionResult> {
-  const call = secureInputs(prepare(q, k, v, opts));
-  // A failure inside the worker has no JS stack; give it this call's.
-  const callSite = new Error();
-  try {
-    await current().attentionAsync(call.plan, call.q, call.k, call.v, call.y, call.qkOut);
-  } catch (err) {
-    if (err instanceof Error && callSite.stack) err.stack = `${err.name}: ${err.message}${callSite.stack.slice(callSite.stack.indexOf('\n'))}`;
-    throw err;
-  }
+  const call = prepare(q, k, v, opts);
+  await withCallSite(() => current().attentionAsync(call.plan, call.q, call.k, call.v, call.y, call.qkOut));
   return call.result;
 }

@@ -1,12 +1,35 @@
-// Backend registry and selection. Both backends implement the same interface on validated
-// plans; the facade (lib/ops.ts, lib/attention.ts, ...) validates once and calls current().
+// The seam between the API and its two implementations. The facade (ops.ts, attention.ts, mha.ts,
+// kv-cache.ts, models/) validates once and calls the backend; a backend gets validated plans and
+// preallocated outputs, and is the only code that knows how the work is done (lib/js/ in
+// JavaScript, lib/native/ through the addon). Objects that hold backend state (KV caches, layers)
+// are made by the backend active when they are created and keep it for life.
 import { rangeError, typeError } from './errors';
 import { jsBackend } from './js';
-import { loadNative, type Binding } from './native';
-import { createNativeBackend } from './native-backend';
+import { loaded } from './native/load';
+import { createNativeBackend } from './native/backend';
+import type { KVCacheConfig, MhaCallPlan, MhaPlan, MhaWeightArrays } from './validate-layers';
 import type { MatmulPlan } from './validate';
 import type { AttentionPlan } from './validate-attention';
 import type { BackendInfo, BackendName } from './types';
+
+/** A backend's KV cache storage: [batch, numKVHeads, maxSeqLen, headDim] keys and values. */
+export interface KVStore {
+  readonly length: number;
+  readonly disposed: boolean;
+  /** n in [0, length] (checked by the facade). */
+  truncate(n: number): void;
+  /** Copies positions [0, length) as [batch, numKVHeads, length, headDim]. */
+  read(keysOut: Float32Array, valuesOut: Float32Array): void;
+  dispose(): void;
+}
+
+/** A backend's attention layer (projections, attention over the cache, output projection). */
+export interface MhaKernel {
+  /** x [B, S, dIn] -> y [B, S, dOut]; with a cache (of the same backend), appends S positions to it. */
+  forward(call: MhaCallPlan, x: Float32Array, cache: KVStore | null, y: Float32Array): void;
+  /** forward() off the JS thread where the backend can (native: libuv pool; buffer safety: native/binding/pool_worker.h). */
+  forwardAsync(call: MhaCallPlan, x: Float32Array, cache: KVStore | null, y: Float32Array): Promise<void>;
+}
 
 /** What every backend implements. Arguments are already validated; outputs are preallocated. */
 export interface Backend {
@@ -15,13 +38,25 @@ export interface Backend {
   matmul(plan: MatmulPlan, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array): void;
   /** k/v hold every key (the present buffers when a past was given); y and qkOut are written. */
   attention(plan: AttentionPlan, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array, qkOut: Float32Array | null): void;
-  /** attention() off the JS thread where the backend can (native: libuv pool). */
+  /** attention() off the JS thread where the backend can (native: libuv pool; buffer safety: native/binding/pool_worker.h). */
   attentionAsync(plan: AttentionPlan, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array, qkOut: Float32Array | null): Promise<void>;
+  /** Allocates a cache in full; throws when it cannot (the facade turns that into a RangeError). */
+  createKVCache(config: KVCacheConfig): KVStore;
+  /** A layer over weights that no caller can detach (the facade's pinned copies). */
+  createMha(plan: MhaPlan, weights: MhaWeightArrays): MhaKernel;
+
+  // --- model building blocks (lib/models/): per-row ops on (rows, width) row-major arrays ---
+  /** out[r] = wte[tokens[r]] + (wpe ? wpe[positions[r]] : 0). */
+  embed(wte: Float32Array, wpe: Float32Array | null, width: number, tokens: ArrayLike<number>, positions: ArrayLike<number>, out: Float32Array): void;
+  /** out = (x - mean) / sqrt(var + eps) * gamma + beta per row (biased variance, as torch). */
+  layerNorm(x: Float32Array, rows: number, width: number, gamma: Float32Array, beta: Float32Array, eps: number, out: Float32Array): void;
+  /** x = gelu_tanh(x) in place (GPT-2's "gelu_new"). */
+  geluTanh(x: Float32Array): void;
+  /** x += y (the residual connection). */
+  addInPlace(x: Float32Array, y: Float32Array): void;
 }
 
-const loaded = loadNative();
-const nativeBinding: Binding | null = loaded.binding;
-const nativeBackend: Backend | null = nativeBinding ? createNativeBackend(nativeBinding) : null;
+const nativeBackend: Backend | null = loaded.binding ? createNativeBackend(loaded.binding) : null;
 
 let active: Backend = nativeBackend ?? jsBackend;
 let forcedReason: string | null = null;
@@ -41,9 +76,11 @@ export function current(): Backend {
   return active;
 }
 
-/** The raw addon, or null when it did not load (for modules that hold native objects). */
-export function binding(): Binding | null {
-  return nativeBinding;
+/** The backend registered under `name` (for objects that must keep the backend they were made with). */
+export function backendNamed(name: BackendName): Backend {
+  if (name === 'js') return jsBackend;
+  if (!nativeBackend) throw new Error(`The native backend is not available. ${loaded.error}`);
+  return nativeBackend;
 }
 
 /** The name of the backend in use. */
@@ -53,25 +90,20 @@ export function getBackend(): BackendName {
 
 /** Switches backends at run time. Throws when asked for native and the addon did not load. */
 export function useBackend(name: BackendName): void {
-  if (name === 'js') {
-    active = jsBackend;
-  } else if (name === 'native') {
-    if (!nativeBackend) throw new Error(`The native backend is not available. ${loaded.error}`);
-    active = nativeBackend;
-  } else {
-    throw typeError('name', "'native' or 'js'", name);
-  }
+  if (name !== 'js' && name !== 'native') throw typeError('name', "'native' or 'js'", name);
+  active = backendNamed(name);
   forcedReason = null;
 }
 
 /** The native backend's availability, the kernels in use and the thread count. */
 export function backendInfo(): BackendInfo {
-  const native = nativeBinding?.info();
+  const binding = loaded.binding;
+  const native = binding?.info();
   const onNative = active.name === 'native';
   return {
     backend: active.name,
-    nativeLoaded: nativeBinding !== null,
-    nativeError: nativeBinding ? (onNative ? null : forcedReason ?? 'useBackend("js") selected the JS backend.') : loaded.error,
+    nativeLoaded: binding !== null,
+    nativeError: binding ? (onNative ? null : forcedReason ?? 'useBackend("js") selected the JS backend.') : loaded.error,
     binaryPath: loaded.binaryPath,
     simd: onNative && native ? native.isa : 'js',
     simdSupported: native ? native.isas : [],
@@ -83,12 +115,12 @@ export function backendInfo(): BackendInfo {
 export function setNumThreads(n: number): void {
   if (typeof n !== 'number') throw typeError('n', 'a positive integer', n);
   if (!Number.isInteger(n) || n < 1 || n > 4096) throw rangeError('n', 'an integer in [1, 4096]', String(n));
-  nativeBinding?.setNumThreads(n);
+  loaded.binding?.setNumThreads(n);
 }
 
 /** The number of threads the native kernels use (1 when the addon is not loaded). */
 export function getNumThreads(): number {
-  return nativeBinding ? nativeBinding.info().threads : 1;
+  return loaded.binding ? loaded.binding.info().threads : 1;
 }
 
 /**
@@ -97,5 +129,5 @@ export function getNumThreads(): number {
  */
 export function setSimd(isa: string): boolean {
   if (typeof isa !== 'string') throw typeError('isa', 'a string', isa);
-  return nativeBinding ? nativeBinding.selectIsa(isa) : false;
+  return loaded.binding ? loaded.binding.selectIsa(isa) : false;
 }

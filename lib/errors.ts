@@ -42,3 +42,17 @@ export function describe(value: unknown): string {
   }
   return `${typeof value} ${String(value)}`;
 }
+
+/**
+ * Awaits a job that runs off the JS thread and, when it fails, gives its error the stack of the
+ * call that started it (a failure inside a pool worker has no JS stack of its own).
+ */
+export async function withCallSite<T>(job: () => Promise<T>): Promise<T> {
+  const callSite = new Error();
+  try {
+    return await job();
+  } catch (err) {
+    if (err instanceof Error && callSite.stack) err.stack = `${err.name}: ${err.message}${callSite.stack.slice(callSite.stack.indexOf('\n'))}`;
+    throw err;
+  }
+}

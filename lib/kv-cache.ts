@@ -1,43 +1,24 @@
 // KVCache: the keys and values of past positions for incremental decoding with MultiHeadAttention.
-// With the native backend the storage is one native allocation (counted by V8 as external memory,
-// freed by dispose() or by garbage collection); with the JS backend it is two Float32Arrays.
-import { binding, current } from './backend';
+// The storage is made by the backend active when the cache is created (lib/backend.ts KVStore):
+// with the native backend one native allocation (counted by V8 as external memory, freed by
+// dispose() or by garbage collection), with the JS backend two Float32Arrays.
+import { current, type Backend, type KVStore } from './backend';
 import { rangeError } from './errors';
-import { JsKVStore } from './js/kv-cache';
 import type { BackendName, Tensor } from './types';
 import { checkTruncate, disposedError, validateKVCacheConfig, type CacheState, type KVCacheConfig } from './validate-layers';
 
-/** The addon's KVCache object (native/binding/kv_cache_wrap.cc). */
-export interface NativeKVCache {
-  readonly length: number;
-  readonly disposed: boolean;
-  reset(): void;
-  truncate(n: number): void;
-  read(keysOut: Float32Array, valuesOut: Float32Array): void;
-  dispose(): void;
-}
-type NativeKVCacheClass = new (batch: number, numKVHeads: number, headDim: number, maxSeqLen: number) => NativeKVCache;
-
-/** The storage behind a KVCache: exactly one of the two is set. */
-export interface CacheStorage {
-  readonly native: NativeKVCache | null;
-  readonly js: JsKVStore | null;
-}
-
-let storageOf: (cache: KVCache) => CacheStorage;
+let storeOf: (cache: KVCache) => KVStore;
+// Set only while createKVCacheOn constructs a cache, so the public constructor keeps one argument.
+let ownerOverride: Backend | null = null;
 
 /**
  * Allocates the cache in full. Running out of memory is the caller's sizing problem, so it is
  * reported as a RangeError on config (with the size asked for) on both backends alike, instead of
  * the engine's "Invalid typed array length" or the addon's allocation error.
  */
-function allocateStorage(backend: BackendName, c: KVCacheConfig): CacheStorage {
+function allocate(backend: Backend, c: KVCacheConfig): KVStore {
   try {
-    if (backend === 'native') {
-      const NativeClass = binding()!.KVCache as NativeKVCacheClass;
-      return { native: new NativeClass(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen), js: null };
-    }
-    return { native: null, js: new JsKVStore(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen) };
+    return backend.createKVCache(c);
   } catch (cause) {
     const floats = c.batch * c.numKVHeads * c.headDim * c.maxSeqLen;
     const gib = (2 * floats * 4) / 2 ** 30;
@@ -67,10 +48,10 @@ export class KVCache {
   readonly maxSeqLen: number;
   /** The backend this cache was created with. */
   readonly backend: BackendName;
-  readonly #storage: CacheStorage;
+  readonly #store: KVStore;
 
   static {
-    storageOf = (cache) => cache.#storage;
+    storeOf = (cache) => cache.#store;
   }
 
   /**
@@ -79,24 +60,23 @@ export class KVCache {
    */
   constructor(config: KVCacheConfig) {
     const c = validateKVCacheConfig(config);
+    const owner = ownerOverride ?? current();
     this.batch = c.batch;
     this.numKVHeads = c.numKVHeads;
     this.headDim = c.headDim;
     this.maxSeqLen = c.maxSeqLen;
-    this.backend = current().name;
-    this.#storage = allocateStorage(this.backend, c);
+    this.backend = owner.name;
+    this.#store = allocate(owner, c);
   }
 
   /** Positions held (read-only); appends grow it, truncate() and reset() shrink it. */
   get length(): number {
-    const { native, js } = this.#storage;
-    return native ? native.length : js!.length;
+    return this.#store.length;
   }
 
   /** True after dispose(); every other method then throws. */
   get disposed(): boolean {
-    const { native, js } = this.#storage;
-    return native ? native.disposed : js!.disposed;
+    return this.#store.disposed;
   }
 
   /** Empties the cache (length 0), keeping its storage. */
@@ -109,26 +89,17 @@ export class KVCache {
    * @param n an integer in [0, length]
    */
   truncate(n: number): void {
-    const { native, js } = this.#storage;
     if (this.disposed) throw disposedError();
-    const keep = checkTruncate(n, this.length);
-    if (native) native.truncate(keep);
-    else js!.length = keep;
+    this.#store.truncate(checkTruncate(n, this.length));
   }
 
   /** Copies of the cached keys and values, each `[batch, numKVHeads, length, headDim]`. */
   snapshot(): { key: Tensor; value: Tensor } {
-    const { native, js } = this.#storage;
     if (this.disposed) throw disposedError();
     const dims = [this.batch, this.numKVHeads, this.length, this.headDim];
-    let keys: Float32Array, values: Float32Array;
-    if (native) {
-      keys = new Float32Array(dims[0] * dims[1] * dims[2] * dims[3]);
-      values = new Float32Array(keys.length);
-      native.read(keys, values);
-    } else {
-      ({ keys, values } = js!.read());
-    }
+    const keys = new Float32Array(dims[0] * dims[1] * dims[2] * dims[3]);
+    const values = new Float32Array(keys.length);
+    this.#store.read(keys, values);
     return { key: { data: keys, dims }, value: { data: values, dims: [...dims] } };
   }
 
@@ -137,15 +108,23 @@ export class KVCache {
    * Throws while a forwardAsync call that uses this cache is pending.
    */
   dispose(): void {
-    const { native, js } = this.#storage;
-    if (native) native.dispose();
-    else js!.dispose();
+    this.#store.dispose();
   }
 }
 
 /** The storage behind a cache, for MultiHeadAttention. Not part of the public API. */
-export function cacheStorage(cache: KVCache): CacheStorage {
-  return storageOf(cache);
+export function cacheStore(cache: KVCache): KVStore {
+  return storeOf(cache);
+}
+
+/** A cache on a given backend (a model makes its caches on its own backend, whatever is active). */
+export function createKVCacheOn(backend: Backend, config: KVCacheConfig): KVCache {
+  ownerOverride = backend;
+  try {
+    return new KVCache(config);
+  } finally {
+    ownerOverride = null;
+  }
 }
 
 /** What validation needs to know about a cache. */

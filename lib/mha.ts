@@ -1,10 +1,10 @@
 // MultiHeadAttention: one attention layer with its projections (MHA, GQA, MQA), optionally decoding
-// through a KVCache. With the native backend the whole layer runs in one addon call; with the JS
-// backend it runs the JS GEMM and attention kernels.
-import { binding, current } from './backend';
-import { mhaForward } from './js/mha';
-import { cacheState, cacheStorage, KVCache, type NativeKVCache } from './kv-cache';
-import { typeError } from './errors';
+// through a KVCache. Validates once and runs the layer the backend made for it (one addon call per
+// forward on native, the JS GEMM and attention kernels on js).
+import { pinned } from './pinned';
+import { current, type MhaKernel } from './backend';
+import { typeError, withCallSite } from './errors';
+import { cacheState, cacheStore, KVCache } from './kv-cache';
 import type { AttentionMask, BackendName, Tensor } from './types';
 import {
   validateMha, validateMhaForward,
@@ -19,30 +19,11 @@ export interface MultiHeadAttentionForwardOptions {
   attnMask?: AttentionMask;
 }
 
-/** The addon's layer object (native/binding/mha_binding.cc). */
-interface NativeMha {
-  forward(x: Float32Array, B: number, S: number, cache: NativeKVCache | null, mask: Float32Array | Uint8Array | null,
-    maskStrides: Float64Array | null, y: Float32Array): void;
-  forwardAsync(x: Float32Array, B: number, S: number, cache: NativeKVCache | null, mask: Float32Array | Uint8Array | null,
-    maskStrides: Float64Array | null, y: Float32Array): Promise<void>;
-}
-type NativeMhaClass = new (params: Float64Array, wq: Float32Array, wk: Float32Array, wv: Float32Array,
-  wo: Float32Array | null, bq: Float32Array | null, bk: Float32Array | null, bv: Float32Array | null,
-  bo: Float32Array | null) => NativeMha;
-
 interface Call {
   plan: MhaCallPlan;
   x: Float32Array;
   y: Float32Array;
   cache: KVCache | null;
-}
-
-/** A copy backed by a SharedArrayBuffer (a no-op for arrays that already are). */
-function pinned(a: Float32Array): Float32Array {
-  if (a.buffer instanceof SharedArrayBuffer) return a;
-  const copy = new Float32Array(new SharedArrayBuffer(a.byteLength));
-  copy.set(a);
-  return copy;
 }
 
 function pinWeights(w: MhaWeightArrays): MhaWeightArrays {
@@ -76,8 +57,7 @@ export class MultiHeadAttention {
   /** The backend this layer was created with. */
   readonly backend: BackendName;
   readonly #plan: MhaPlan;
-  readonly #weights: MhaWeightArrays;
-  readonly #native: NativeMha | null;
+  readonly #kernel: MhaKernel;
 
   /**
    * @param config numHeads; numKVHeads (default numHeads, 1 = multi-query); causal (default true);
@@ -87,9 +67,7 @@ export class MultiHeadAttention {
    */
   constructor(config: MultiHeadAttentionConfig, weights: MultiHeadAttentionWeights) {
     const { plan, weights: given } = validateMha(config, weights);
-    const w = pinWeights(given);
     this.#plan = plan;
-    this.#weights = w;
     this.numHeads = plan.numHeads;
     this.numKVHeads = plan.numKVHeads;
     this.headDim = plan.headDim;
@@ -97,13 +75,9 @@ export class MultiHeadAttention {
     this.dOut = plan.dOut;
     this.causal = plan.causal;
     this.scale = plan.scale;
-    this.backend = current().name;
-    if (this.backend === 'native') {
-      const NativeClass = binding()!.MultiHeadAttention as NativeMhaClass;
-      this.#native = new NativeClass(plan.nativeParams, w.wq, w.wk, w.wv, w.wo, w.bq, w.bk, w.bv, w.bo);
-    } else {
-      this.#native = null;
-    }
+    const backend = current();
+    this.backend = backend.name;
+    this.#kernel = backend.createMha(plan, pinWeights(given));
   }
 
   #prepare(x: Tensor, opts: MultiHeadAttentionForwardOptions | undefined): Call {
@@ -112,12 +86,6 @@ export class MultiHeadAttention {
     const cache = given ?? null;
     const { call, x: data } = validateMhaForward(this.#plan, this.backend, x, opts, cache && cacheState(cache));
     return { plan: call, x: data, y: new Float32Array(call.B * call.S * this.#plan.dOut), cache };
-  }
-
-  #nativeArgs(c: Call): Parameters<NativeMha['forward']> {
-    const storage = c.cache && cacheStorage(c.cache).native;
-    const mask = c.plan.mask;
-    return [c.x, c.plan.B, c.plan.S, storage, mask ? mask.data : null, c.plan.maskStrides, c.y];
   }
 
   /**
@@ -130,34 +98,23 @@ export class MultiHeadAttention {
    */
   forward(x: Tensor, opts?: MultiHeadAttentionForwardOptions): Tensor {
     const c = this.#prepare(x, opts);
-    if (this.#native) this.#native.forward(...this.#nativeArgs(c));
-    else mhaForward(this.#plan, this.#weights, c.plan, c.x, c.cache && cacheStorage(c.cache).js, c.y);
+    this.#kernel.forward(c.plan, c.x, c.cache && cacheStore(c.cache), c.y);
     return { data: c.y, dims: [...c.plan.outDims] };
   }
 
   /**
    * forward() off the JS thread: the native layer runs on the libuv thread pool; the JS backend
-   * computes on this thread and then resolves. x and the cache must not be touched until the
-   * promise settles: while it is pending, any other use of the same cache throws (two appends
-   * interleaved would corrupt it), while other caches and this layer stay usable.
+   * computes on this thread and then resolves. The job reads copies of x and the mask (unless a
+   * SharedArrayBuffer backs them), so the caller may reuse them at once. The cache must not be touched
+   * until the promise settles: while it is pending, any other use of the same cache throws (two
+   * appends interleaved would corrupt it), while other caches and this layer stay usable.
    * Argument errors reject the promise.
    * @param x [B, S, dIn]
    * @param opts cache, attnMask
    */
   async forwardAsync(x: Tensor, opts?: MultiHeadAttentionForwardOptions): Promise<Tensor> {
     const c = this.#prepare(x, opts);
-    if (this.#native) {
-      // A failure inside the worker has no JS stack; give it this call's.
-      const callSite = new Error();
-      try {
-        await this.#native.forwardAsync(...this.#nativeArgs(c));
-      } catch (err) {
-        if (err instanceof Error && callSite.stack) err.stack = `${err.name}: ${err.message}${callSite.stack.slice(callSite.stack.indexOf('\n'))}`;
-        throw err;
-      }
-    } else {
-      mhaForward(this.#plan, this.#weights, c.plan, c.x, c.cache && cacheStorage(c.cache).js, c.y);
-    }
+    await withCallSite(() => this.#kernel.forwardAsync(c.plan, c.x, c.cache && cacheStore(c.cache), c.y));
     return { data: c.y, dims: [...c.plan.outDims] };
   }
 }

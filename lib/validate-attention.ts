@@ -1,7 +1,6 @@
 // Validation for attention(): every argument of ONNX Attention (opset 23/24) is checked here, once,
-// and folded into a frozen AttentionPlan that both backends run as is. The plan's `nativeParams`
-// is the Float64Array of /work/notes/ATTENTION_BINDING.md (mirrored in native/binding), so the
-// binding only re-checks sizes against the arrays it is given.
+// and folded into a frozen AttentionPlan that both backends run as is (the native backend encodes
+// it for the addon in lib/native/wire.ts; the addon re-checks sizes against the arrays it gets).
 import { formatDims, rangeError, shapeError, typeError } from './errors';
 import type { AttentionOptions } from './types';
 import { checkAttached, checkBoolean, checkDims, checkOptions, checkTensor, isFloat32Array, snapshot } from './validate';
@@ -69,8 +68,6 @@ export interface AttentionPlan {
   readonly presentKeyDims: readonly number[] | null;
   readonly presentValueDims: readonly number[] | null;
   readonly qkDims: readonly number[] | null;
-  /** The 27 numbers of the binding contract (B, Hq, Hkv, Sq, total, D, Dv, strides, mask, scalars). */
-  readonly nativeParams: Float64Array;
 }
 
 export interface ValidatedAttention {
@@ -231,6 +228,11 @@ export function validateAttention(q: unknown, k: unknown, v: unknown, opts: Atte
   if (total > MAX_KEYS) throw rangeError('k', `at most ${MAX_KEYS} keys in total (past + Skv)`, `${total}`);
 
   const mask = o.attnMask === undefined ? null : checkMask(o.attnMask, B, Hq, Sq, total);
+  // The operator's spec: nonpad_kv_seqlen is for a preallocated cache passed as k/v, and is not to
+  // be combined with past_key/past_value; no answer would agree with other implementations.
+  if (o.nonpadKvSeqlen !== undefined && pastKey) {
+    throw rangeError('opts.nonpadKvSeqlen', 'undefined when opts.pastKey/pastValue are given (ONNX Attention does not combine them)', 'both');
+  }
   const kvValid = o.nonpadKvSeqlen === undefined ? null : checkNonpad(o.nonpadKvSeqlen, B, total);
   const causal = checkBoolean(o.isCausal, 'opts.isCausal', false);
   const scale = checkNumber(o.scale, 'opts.scale', 1 / Math.sqrt(D), -Infinity);
@@ -249,12 +251,6 @@ export function validateAttention(q: unknown, k: unknown, v: unknown, opts: Atte
   const ks = pastKey ? strides4(Hkv, total, D) : layout(Hkv, Skv, D);
   const vs = pastKey ? strides4(Hkv, total, Dv) : layout(Hkv, Skv, Dv);
   const frozen = (dims: number[]) => Object.freeze(dims);
-  const nativeParams = Float64Array.of(
-    B, Hq, Hkv, Sq, total, D, Dv,
-    qs.sb, qs.sh, qs.st, ks.sb, ks.sh, ks.st, vs.sb, vs.sh, vs.st, ys.sb, ys.sh, ys.st,
-    mask ? mask.sb : 0, mask ? mask.sh : 0, mask ? mask.sq : 0, mask ? mask.len : 0,
-    scale, softcap, causal ? 1 : 0, qkMode,
-  );
   const plan: AttentionPlan = Object.freeze({
     rank, B, Hq, Hkv, Sq, Skv, past, total, D, Dv, scale, softcap, causal, qkMode,
     q: qs, k: ks, v: vs, y: ys,
@@ -265,7 +261,6 @@ export function validateAttention(q: unknown, k: unknown, v: unknown, opts: Atte
     presentKeyDims: pastKey ? frozen([B, Hkv, total, D]) : null,
     presentValueDims: pastKey ? frozen([B, Hkv, total, Dv]) : null,
     qkDims: qkMode >= 0 ? frozen([B, Hq, Sq, total]) : null,
-    nativeParams,
   });
   return { plan, q: tq.data, k: tk.data, v: tv.data, pastKey, pastValue };
 }

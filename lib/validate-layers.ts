@@ -53,8 +53,6 @@ export interface MhaPlan {
   readonly headDim: number;
   readonly causal: boolean;
   readonly scale: number;
-  /** [dIn, dOut, numHeads, numKVHeads, headDim, causal, scale] for the native layer. */
-  readonly nativeParams: Float64Array;
 }
 
 export interface MhaWeightArrays {
@@ -87,8 +85,6 @@ export interface MhaCallPlan {
   readonly past: number;
   readonly total: number;
   readonly mask: MaskView | null;
-  /** [sb, sh, sq, len] for the native layer, or null. */
-  readonly maskStrides: Float64Array | null;
   readonly outDims: readonly number[];
 }
 
@@ -171,8 +167,7 @@ export function validateMha(config: unknown, weights: unknown): { plan: MhaPlan;
   const bo = checkVector(w.bo, 'weights.bo', dOut, 'dOut, dim 1 of weights.wo');
 
   const scale = c.scale === undefined ? 1 / Math.sqrt(D) : (c.scale as number);
-  const nativeParams = Float64Array.of(dIn, dOut, Hq, Hkv, D, causal ? 1 : 0, scale);
-  const plan: MhaPlan = Object.freeze({ dIn, dOut, numHeads: Hq, numKVHeads: Hkv, headDim: D, causal, scale, nativeParams });
+  const plan: MhaPlan = Object.freeze({ dIn, dOut, numHeads: Hq, numKVHeads: Hkv, headDim: D, causal, scale });
   const arrays: MhaWeightArrays = Object.freeze({ wq: wq.data, wk: wk.data, wv: wv.data, wo: wo ? wo.data : null, bq, bk, bv, bo });
   return { plan, weights: arrays };
 }
@@ -239,8 +234,7 @@ export function validateMhaForward(plan: MhaPlan, backend: BackendName, x: unkno
   }
   const total = past + S;
   const mask = o.attnMask === undefined ? null : checkMask(o.attnMask, B, plan.numHeads, S, total);
-  const maskStrides = mask ? Float64Array.of(mask.sb, mask.sh, mask.sq, mask.len) : null;
-  const call: MhaCallPlan = Object.freeze({ B, S, past, total, mask, maskStrides, outDims: Object.freeze([B, S, plan.dOut]) });
+  const call: MhaCallPlan = Object.freeze({ B, S, past, total, mask, outDims: Object.freeze([B, S, plan.dOut]) });
   return { call, x: tx.data };
 }
 
@@ -256,15 +250,9 @@ export function layerAttentionPlan(plan: MhaPlan, call: MhaCallPlan, cacheMaxLen
   const kv = cacheMaxLen > 0 ? Object.freeze({ sb: Hkv * cacheMaxLen * D, sh: cacheMaxLen * D, st: D }) : heads(Hkv);
   const q = heads(Hq);
   const causalOffset = causal ? new Int32Array(B).fill(past) : null;
-  const nativeParams = Float64Array.of(
-    B, Hq, Hkv, S, total, D, D,
-    q.sb, q.sh, q.st, kv.sb, kv.sh, kv.st, kv.sb, kv.sh, kv.st, q.sb, q.sh, q.st,
-    mask ? mask.sb : 0, mask ? mask.sh : 0, mask ? mask.sq : 0, mask ? mask.len : 0,
-    scale, 0, causal ? 1 : 0, -1,
-  );
   return Object.freeze({
     rank: 3, B, Hq, Hkv, Sq: S, Skv: S, past, total, D, Dv: D, scale, softcap: 0, causal, qkMode: -1,
     q, k: kv, v: kv, y: q, mask, kvValid: null, causalOffset,
-    yDims: Object.freeze([B, S, Hq * D]), presentKeyDims: null, presentValueDims: null, qkDims: null, nativeParams,
+    yDims: Object.freeze([B, S, Hq * D]), presentKeyDims: null, presentValueDims: null, qkDims: null,
   });
 }

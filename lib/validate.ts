@@ -142,8 +142,6 @@ export interface MatmulPlan {
   /** Element stride of each batch dim in a and b (0 where that operand broadcasts). */
   readonly aBatchStrides: readonly number[];
   readonly bBatchStrides: readonly number[];
-  /** [batchDims, aBatchStrides, bBatchStrides] for the native binding, or undefined. */
-  readonly nativeBatch: Float64Array | undefined;
   readonly batch: number;
   readonly outDims: readonly number[];
   readonly outSize: number;
@@ -187,7 +185,6 @@ export function planMatmul(aDims: readonly number[], bDims: readonly number[], t
 
   // The common 2-D (or 1-D) case allocates no batch bookkeeping.
   let batchDims = NO_DIMS, aBatchStrides = NO_DIMS, bBatchStrides = NO_DIMS;
-  let nativeBatch: Float64Array | undefined;
   let batch = 1;
   if (ar > 2 || br > 2) {
     const aBatch = aVec ? NO_DIMS : aDims.slice(0, ar - 2);
@@ -210,14 +207,13 @@ export function planMatmul(aDims: readonly number[], bDims: readonly number[], t
     batchDims = dims;
     aBatchStrides = batchStrides(aBatch, m * k, dims);
     bBatchStrides = batchStrides(bBatch, k * n, dims);
-    nativeBatch = Float64Array.from([...dims, ...aBatchStrides, ...bBatchStrides]);
   }
   const outDims = batchDims.slice();
   if (!aVec) outDims.push(m);
   if (!bVec) outDims.push(n);
   const outSize = batch * m * n;
   if (outSize > MAX_ELEMENTS) throw rangeError('the output', 'at most 2^53 - 1 elements', `dims ${formatDims(outDims)}`);
-  return { m, k, n, transA: tA, transB: tB, batchDims, aBatchStrides, bBatchStrides, nativeBatch, batch, outDims, outSize };
+  return { m, k, n, transA: tA, transB: tB, batchDims, aBatchStrides, bBatchStrides, batch, outDims, outSize };
 }
 
 export interface ValidatedMatmul {

@@ -4,8 +4,8 @@
 // AVX2, and the raw binding's own re-checks. Every result is compared with the float64 reference
 // in test/helpers/attention-ref.ts; the general operator semantics live in attention.test.ts.
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { binding as loadBinding } from '../dist/backend.js';
-import type { Binding } from '../dist/native.js';
+import type { Binding } from '../dist/native/binding.js';
+import { loaded } from '../dist/native/load.js';
 import { api, forEachBackend, nativeAvailable } from './helpers/backends';
 import { attentionRef, boolMask, floatMask, makeInputs, values, type Shape } from './helpers/attention-ref';
 import { expectClose } from './helpers/oracle';
@@ -15,7 +15,7 @@ type Raw = Binding & {
   attentionAsync(...args: unknown[]): Promise<void>;
   _vecExpsum(x: Float32Array, max: number): number;
 };
-const raw = loadBinding() as Raw | null;
+const raw = loaded.binding as Raw | null;
 
 // The float64 reference is slow next to the kernels, and the shared 2-core machine slower still.
 vi.setConfig({ testTimeout: 60_000 });

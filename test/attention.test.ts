@@ -71,7 +71,6 @@ const variants: Record<string, Variant> = {
   'nonpad int32': { shape: shape({ Skv: 7 }), opts: () => ({ nonpadKvSeqlen: Int32Array.of(3, 7) }) },
   'nonpad int64, causal (offset nonpad - Sq)': { shape: shape({ Sq: 2, Skv: 7 }), opts: () => ({ isCausal: true, nonpadKvSeqlen: BigInt64Array.of(5n, 2n) }) },
   'nonpad below Sq, causal (rows with no key)': { shape: shape({ Sq: 4, Skv: 6 }), opts: () => ({ isCausal: true, nonpadKvSeqlen: Int32Array.of(2, 6) }) },
-  'nonpad with past and causal (offset = past)': { shape: shape({ Sq: 2, Skv: 2, past: 4 }), opts: () => ({ isCausal: true, nonpadKvSeqlen: Int32Array.of(5, 6) }) },
   'nonpad 0 (the whole batch entry masked)': { shape: shape({}), opts: () => ({ nonpadKvSeqlen: Int32Array.of(0, 4) }) },
   'causal + bool mask + nonpad composed': { shape: shape({ Sq: 3, Skv: 6 }), opts: () => ({ isCausal: true, attnMask: boolMask([2, 1, 3, 6], 5), nonpadKvSeqlen: BigInt64Array.of(6n, 4n) }) },
   'fully masked rows from a bool mask': {
@@ -260,7 +259,7 @@ forEachBackend('attention invariants', (backend) => {
   it('reads subarray inputs (non-zero byteOffset) like copies, and never mutates its inputs', () => {
     const s = shape({ past: 3, Dv: 5 });
     const base = makeInputs(s, 4, 25);
-    const opts = { ...base.opts, isCausal: true, attnMask: boolMask([s.Sq, total(s)], 26), nonpadKvSeqlen: Int32Array.of(7, 6), qkMatmulOutputMode: 3 } as AttentionOptions;
+    const opts = { ...base.opts, isCausal: true, attnMask: boolMask([s.Sq, total(s)], 26), qkMatmulOutputMode: 3 } as AttentionOptions;
     const shifted = <T extends Float32Array | Uint8Array>(a: T): T => {
       const big = new (a.constructor as new (n: number) => T)(a.length + 7);
       big.set(a, 5);
@@ -278,7 +277,6 @@ forEachBackend('attention invariants', (backend) => {
     }
     const after = [base.q.data, base.k.data, base.v.data, opts.pastKey!.data, opts.pastValue!.data, opts.attnMask!.data].map((a) => Array.from(a));
     expect(after).toEqual(snapshot);
-    expect(Array.from(opts.nonpadKvSeqlen as Int32Array)).toEqual([7, 6]);
   });
 
   it('reads each tensor and option once: getters cannot change what was validated', () => {
@@ -356,6 +354,8 @@ const errorCases: [string, () => Args, ErrorKind, string, RegExp][] = [
   ['opts is not an object', () => [base().q, base().k, base().v, 5], 'TypeError', 'opts', /an options object for opts but received number 5/],
   ['an unknown option name', () => withOpts({ causal: true }), 'RangeError', 'opts', /only the options attnMask, .* for opts but received unknown option "causal"/],
   ['pastKey without pastValue', () => withOpts({ pastKey: f32([2, 2, 3, 8]) }), 'TypeError', 'opts.pastValue', /a Tensor \(it comes with opts\.pastKey\) for opts\.pastValue but received undefined/],
+  ['nonpadKvSeqlen together with a past (ONNX forbids the combination)', () => withOpts({ pastKey: f32([2, 2, 3, 8]), pastValue: f32([2, 2, 3, 8]), nonpadKvSeqlen: Int32Array.of(8, 8) }),
+    'RangeError', 'opts.nonpadKvSeqlen', /undefined when opts\.pastKey\/pastValue are given \(ONNX Attention does not combine them\) for opts\.nonpadKvSeqlen but received both/],
   ['pastValue without pastKey', () => withOpts({ pastValue: f32([2, 2, 3, 8]) }), 'TypeError', 'opts.pastKey', /for opts\.pastKey but received undefined/],
   ['pastKey is 3-D', () => withOpts({ pastKey: f32([2, 3, 16]), pastValue: f32([2, 2, 3, 8]) }), 'RangeError', 'opts.pastKey', /4-D dims \[2, 2, past, 8\] for opts\.pastKey but received dims \[2, 3, 16\]/],
   ['pastKey head size differs', () => withOpts({ pastKey: f32([2, 2, 3, 7]), pastValue: f32([2, 2, 3, 8]) }), 'RangeError', 'opts.pastKey', /dims \[2, 2, past, 8\] for opts\.pastKey but received dims \[2, 2, 3, 7\]/],
@@ -427,7 +427,8 @@ function build(c: ValidCall): { inputs: Inputs; opts: RefOptions } {
     const dims = [...full, Math.max(1, T - c.maskShort)];
     opts.attnMask = c.mask === 'bool' ? boolMask(dims, c.seed) : floatMask(dims, c.seed);
   }
-  if (c.nonpad !== 'none') {
+  // ONNX does not combine nonpad_kv_seqlen with a past (an error case of its own).
+  if (c.nonpad !== 'none' && s.past === 0) {
     const lengths = Array.from({ length: s.B }, (_, b) => (c.seed + 3 * b) % (T + 1));
     opts.nonpadKvSeqlen = c.nonpad === 'int32' ? Int32Array.from(lengths) : BigInt64Array.from(lengths, BigInt);
   }

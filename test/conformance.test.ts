@@ -1,5 +1,8 @@
-// The 72 float32 ONNX backend node tests of the Attention operator (opset 23 and 24), converted to
-// JSON in test/fixtures/onnx-attention (provenance and format in its README.md). Expected values were computed by
+// The 72 float32 ONNX backend node tests of the Attention operator (opset 23 and 24), as JSON in the
+// workspace's shared/conformance/onnx-attention (provenance and format in shared/conformance/README.md),
+// read in place: the repository keeps no copy. The folder is found as NODE_ATTENTION_CONFORMANCE or
+// as shared/conformance next to the checkout or any folder above it; without it (a clone outside
+// the workspace) this file says so and skips. Expected values were computed by
 // ONNX in float64 and rounded to float32; tolerance 1e-4 absolute + 1e-3 relative, and non-finite
 // expected values (-Infinity in two qk_matmul_output cases) must match exactly.
 import * as fs from 'node:fs';
@@ -9,7 +12,18 @@ import { expect, it } from 'vitest';
 import { api, forEachBackend } from './helpers/backends';
 import { expectClose } from './helpers/oracle';
 
-const DIR = fileURLToPath(new URL('./fixtures/onnx-attention/', import.meta.url));
+function findCases(): string | null {
+  const explicit = process.env.NODE_ATTENTION_CONFORMANCE;
+  if (explicit) return path.join(path.resolve(explicit), 'onnx-attention');
+  for (let dir = fileURLToPath(new URL('..', import.meta.url)); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'shared', 'conformance', 'onnx-attention');
+    if (fs.existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) return null;
+  }
+}
+
+const DIR = findCases();
+if (!DIR) console.warn('[conformance] skipped: no shared/conformance/onnx-attention above this checkout (set NODE_ATTENTION_CONFORMANCE to the folder that holds it)');
 const ATOL = 1e-4, RTOL = 1e-3;
 
 interface JsonTensor { dims: number[]; dtype: 'float32' | 'bool' | 'int64' | 'int32'; data: (number | boolean | string)[] }
@@ -50,14 +64,14 @@ function options(c: Case) {
 
 const OUTPUTS = { Y: 'y', present_key: 'presentKey', present_value: 'presentValue', qk_matmul_output: 'qkMatmulOutput' } as const;
 
-const cases: Case[] = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
-  .map((f) => JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as Case);
+const cases: Case[] = DIR ? fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
+  .map((f) => JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as Case) : [];
 
-it('finds all 72 float32 conformance cases', () => {
+it.skipIf(!DIR)('finds all 72 float32 conformance cases', () => {
   expect(cases.length).toBe(72);
 });
 
-forEachBackend('ONNX Attention conformance', () => {
+if (DIR) forEachBackend('ONNX Attention conformance', () => {
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const i = c.inputs;
     const result = api.attention(floats(i.Q!), floats(i.K!), floats(i.V!), options(c) as never) as unknown as Record<string, { data: Float32Array; dims: number[] }>;

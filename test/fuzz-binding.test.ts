@@ -8,16 +8,21 @@
 // length check fails here even without the sanitizer.
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { binding as loadBinding } from '../dist/backend.js';
-import type { Binding } from '../dist/native.js';
+import type { Binding } from '../dist/native/binding.js';
+import { loaded } from '../dist/native/load.js';
+import { createWire } from '../dist/native/wire.js';
 import { validateAttention, type AttentionPlan } from '../dist/validate-attention.js';
 import { badSizes, cleanError, detachedFloat32, FUZZ_RUNS, hostileValue, isDetached, notFloat32, sharedFloat32 } from './helpers/hostile';
 import { api } from './helpers/backends';
 import { expectClose, randomArray } from './helpers/oracle';
 
-const raw = loadBinding() as Binding | null;
+const raw = loaded.binding as Binding | null;
+// Field name -> index of the attention parameter struct (native/binding/wire.h).
+const wire = raw ? createWire(raw.wire) : null;
+const F = wire ? wire.attentionFields : ({} as Record<string, number>);
 const suite = raw ? describe : describe.skip;
 if (!raw) console.warn('[fuzz-binding] skipped: the native addon did not load');
 const addon = raw as Binding;
@@ -334,7 +339,7 @@ const validAttention: fc.Arbitrary<AttentionCall> = fc.record({
   const { plan, q, k, v } = validateAttention(tq, tk, tv, opts);
   const y = new Float32Array(plan.yDims.reduce((p, x) => p * x, 1));
   const qk = plan.qkDims ? new Float32Array(plan.qkDims.reduce((p, x) => p * x, 1)) : null;
-  const args = [q, k, v, y, plan.mask?.data ?? null, plan.kvValid, plan.causalOffset, qk, Float64Array.from(plan.nativeParams)];
+  const args = [q, k, v, y, plan.mask?.data ?? null, plan.kvValid, plan.causalOffset, qk, wire!.attention(plan)];
   const viaFacade = () => {
     api.useBackend('native');
     const result = api.attention(tq, tk, tv, opts);
@@ -349,16 +354,15 @@ function callAttention(args: unknown[]): unknown {
 
 /** Elements argument `which` (q, k, v, y, mask or qkOut) must hold for this plan. */
 function attentionNeed(which: number, plan: AttentionPlan): number {
-  const p = plan.nativeParams;
-  const extent = (B: number, H: number, S: number, d: number, sb: number, sh: number, st: number) =>
-    (B - 1) * sb + (H - 1) * sh + (S - 1) * st + d;
+  const extent = (H: number, S: number, d: number, v: { sb: number; sh: number; st: number }) =>
+    (plan.B - 1) * v.sb + (H - 1) * v.sh + (S - 1) * v.st + d;
   switch (which) {
-    case 0: return extent(p[0], p[1], p[3], p[5], p[7], p[8], p[9]);
-    case 1: return extent(p[0], p[2], p[4], p[5], p[10], p[11], p[12]);
-    case 2: return extent(p[0], p[2], p[4], p[6], p[13], p[14], p[15]);
-    case 3: return extent(p[0], p[1], p[3], p[6], p[16], p[17], p[18]);
-    case 4: return extent(p[0], p[1], p[3], p[22], p[19], p[20], p[21]);
-    default: return p[0] * p[1] * p[3] * p[4];
+    case 0: return extent(plan.Hq, plan.Sq, plan.D, plan.q);
+    case 1: return extent(plan.Hkv, plan.total, plan.D, plan.k);
+    case 2: return extent(plan.Hkv, plan.total, plan.Dv, plan.v);
+    case 3: return extent(plan.Hq, plan.Sq, plan.Dv, plan.y);
+    case 4: return extent(plan.Hq, plan.Sq, plan.mask!.len, { sb: plan.mask!.sb, sh: plan.mask!.sh, st: plan.mask!.sq });
+    default: return plan.B * plan.Hq * plan.Sq * plan.total;
   }
 }
 
@@ -409,7 +413,7 @@ suite('raw binding: attention', () => {
     fc.assert(fc.property(validAttention, ({ args, plan }) => {
       fc.pre(plan.qkMode < 0 && plan.kvValid === null && plan.mask === null);
       const params = Float64Array.from(args[8] as Float64Array);
-      params[25] = 1;
+      params[F.causal] = 1;
       const run = (offset: number) => {
         const y = new Float32Array((args[3] as Float32Array).length);
         callAttention([args[0], args[1], args[2], y, null, null, Int32Array.from({ length: plan.B }, () => offset), null, params]);
@@ -417,7 +421,7 @@ suite('raw binding: attention', () => {
       };
       const open = new Float32Array((args[3] as Float32Array).length);
       const plain = Float64Array.from(params);
-      plain[25] = 0;
+      plain[F.causal] = 0;
       callAttention([args[0], args[1], args[2], open, null, null, null, null, plain]);
       for (const offset of [plan.Skv, 2 ** 31 - 1]) expect(run(offset)).toEqual(open);
       for (const offset of [-plan.Sq, -(2 ** 31)]) expect(Array.from(run(offset)).every((x) => x === 0)).toBe(true);
@@ -431,7 +435,7 @@ suite('raw binding: attention', () => {
       cleanError(() => callAttention([...args.slice(0, 5), new Int32Array(plan.B + 1), ...args.slice(6)]), 'RangeError');
       if (plan.mask) {
         const params = Float64Array.from(args[8] as Float64Array);
-        params[22] = plan.Skv + 1;
+        params[F.maskLen] = plan.Skv + 1;
         cleanError(() => callAttention([...args.slice(0, 8), params]), 'RangeError');
       }
     }), { numRuns: Math.min(FUZZ_RUNS, 100) });
@@ -454,9 +458,11 @@ suite('raw binding: attention', () => {
   it('loop counts are bounded by real array lengths: zero head sizes or zero strides cannot spin on 2^40 keys', () => {
     // Run in a child: a binding that accepted these would loop for hours inside one sync call.
     const script = `
-      const b = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'backend.js'))}).binding();
+      const b = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'native', 'load.js'))}).loaded.binding;
       const e = new Float32Array(0), one = new Float32Array(64);
-      const params = (values) => { const p = new Float64Array(27); p.set(values); p[23] = 1; p[26] = -1; return p; };
+      // values in the struct's field order (native/binding/wire.h): sizes, then q/k/v/y strides.
+      const names = b.wire.attention;
+      const params = (values) => { const p = new Float64Array(names.length); p.set(values); p[names.indexOf('scale')] = 1; p[names.indexOf('qkMode')] = -1; return p; };
       const cases = [
         [e, e, e, e, params([1, 1, 1, 1, 2 ** 40, 0, 0])],
         [one, one, one, one, params([1, 1, 1, 1, 2 ** 40, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1])],
@@ -529,8 +535,10 @@ suite('raw binding: KVCache and MultiHeadAttention', () => {
   }).map((c) => {
     const Hq = c.Hkv * c.group, dOut = c.dOut || Hq * c.D;
     const w = (n: number, s: number) => randomArray(n, c.seed + s);
-    const weights = [w(c.dIn * Hq * c.D, 1), w(c.dIn * c.Hkv * c.D, 2), w(c.dIn * c.Hkv * c.D, 3), c.dOut ? w(Hq * c.D * dOut, 4) : null,
-      c.biases ? w(Hq * c.D, 5) : null, c.biases ? w(c.Hkv * c.D, 6) : null, c.biases ? w(c.Hkv * c.D, 7) : null, c.biases && c.dOut ? w(dOut, 8) : null];
+    // SharedArrayBuffer-backed, as lib/mha.ts passes them: forwardAsync refuses weights that could be detached.
+    const sw = (n: number, s: number) => sharedFloat32(w(n, s));
+    const weights = [sw(c.dIn * Hq * c.D, 1), sw(c.dIn * c.Hkv * c.D, 2), sw(c.dIn * c.Hkv * c.D, 3), c.dOut ? sw(Hq * c.D * dOut, 4) : null,
+      c.biases ? sw(Hq * c.D, 5) : null, c.biases ? sw(c.Hkv * c.D, 6) : null, c.biases ? sw(c.Hkv * c.D, 7) : null, c.biases && c.dOut ? sw(dOut, 8) : null];
     const params = Float64Array.of(c.dIn, dOut, Hq, c.Hkv, c.D, 1, 1 / Math.sqrt(c.D));
     const cache = c.cache ? new (KV())(c.B, c.Hkv, c.D, 16) : null;
     const len = c.S;
@@ -590,10 +598,16 @@ suite('raw binding: KVCache and MultiHeadAttention', () => {
 
 it.skipIf(!raw)('every export of the raw binding is covered by this file', () => {
   const covered = ['info', 'setNumThreads', 'selectIsa', 'dot', 'matmul', 'attention', 'attentionAsync', '_vecExpsum',
-    'KVCache', 'MultiHeadAttention', '_probePeak', '_probeBandwidth'];
+    'KVCache', 'MultiHeadAttention', '_probePeak', '_probeBandwidth', 'wire'];
   expect(Object.keys(addon).sort(), 'a new raw export needs fuzz cases here').toEqual([...covered].sort());
   const peak = addon._probePeak as (...a: unknown[]) => unknown, bandwidth = addon._probeBandwidth as (...a: unknown[]) => unknown;
-  for (const bad of [...badSizes, 0, 4097]) cleanError(() => peak(bad, 0.01));
-  for (const bad of ['1', NaN, 0, 11, -1, Infinity]) cleanError(() => peak(1, bad));
-  for (const bad of [...badSizes, 0, 2 ** 20 - 1, 2 ** 36 + 1]) cleanError(() => bandwidth(1, bad));
+  // Hostile sizes are refused at once instead of running for minutes: threads past the CPU count
+  // (time-sliced trials), more than 1 s per trial, more than 4 GiB to read.
+  const started = Date.now();
+  for (const bad of [...badSizes, 0, 4097, os.availableParallelism() + 1, 1e6]) cleanError(() => peak(bad, 0.01));
+  for (const bad of ['1', NaN, 0, 1.5, 11, 3600, -1, Infinity]) cleanError(() => peak(1, bad));
+  for (const bad of [...badSizes, 0, 2 ** 20 - 1, 2 ** 32 + 1, 2 ** 36 + 1, 2 ** 50]) cleanError(() => bandwidth(1, bad));
+  expect(Date.now() - started, 'rejecting hostile probe arguments takes no time').toBeLessThan(1000);
+  expect(Object.isFrozen(addon.wire)).toBe(true);
+  expect(addon.wire.attention).toContain('qkMode');
 });

@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as st from '../dist/gpt/safetensors.js';
-import { sample, seededRandom, topIndices } from '../dist/gpt/sampling.js';
+import { sample, topIndices } from '../dist/gpt/sampling.js';
+import { seededRandom } from '../dist/random.js';
 import { api, forEachBackend, nativeAvailable } from './helpers/backends';
 import { expectClose } from './helpers/oracle';
 

@@ -4,29 +4,31 @@
 // then logits = ln_f(x) @ wte^T (the LM head is tied to the token embedding).
 // Shapes: tokens (B, S); x (B*S, E); logits (B, S, V). Conv1D weights are (in, out): y = x W + b.
 // The fused c_attn (E, 3E) splits by columns into wq | wk | wv for MultiHeadAttention, and c_proj
-// is its wo; GPT.save fuses them back. Matmuls run on the backend that was active when the model
-// was built; the per-row ops (LayerNorm, GELU, residual) are plain float32 loops (./ops.ts).
-import { current, getBackend, useBackend, type Backend } from '../backend';
+// is its wo; GPT.save fuses them back. GPT-2 is one composition of the shared blocks of
+// lib/models/blocks.ts (Embedding, PreNormBlock of LayerNorm + attention + GeluMlp, LmHead), all on
+// the backend that was active when the model was built.
+import { current, type Backend } from '../backend';
 import { formatDims, rangeError, shapeError, typeError } from '../errors';
-import { KVCache } from '../kv-cache';
+import { createKVCacheOn, type KVCache } from '../kv-cache';
 import { MultiHeadAttention } from '../mha';
+import { Embedding, GeluMlp, LayerNorm, Linear, LmHead, PreNormBlock } from '../models/blocks';
+import { seededRandom } from '../random';
 import type { BackendName, Tensor } from '../types';
-import { checkOptions, checkTensor, planMatmul } from '../validate';
+import { checkOptions, checkTensor } from '../validate';
 import { validateAttention } from '../validate-attention';
 import { readCheckpoint, writeCheckpoint } from './checkpoint';
 import { parseConfig, type GPTConfig } from './config';
 import { checkTokens, GPTDecoder } from './decoder';
-import { addInPlace, embed, geluTanh, layerNorm } from './ops';
 import type { SaveDtype } from './safetensors';
-import { argmax, sample, seededRandom } from './sampling';
+import { argmax, sample } from './sampling';
 import { expectedShapes, firstNonFinite, isIgnoredTensor, randomWeights } from './weights';
 
+/** One GPT-2 block: the shared pre-norm block plus the split q/k/v arrays that GPT.save fuses back. */
 interface Block {
-  ln1g: Float32Array; ln1b: Float32Array; ln2g: Float32Array; ln2b: Float32Array;
+  block: PreNormBlock;
+  ln1: LayerNorm; ln2: LayerNorm; fc: Linear; proj: Linear;
   wq: Float32Array; wk: Float32Array; wv: Float32Array; bq: Float32Array; bk: Float32Array; bv: Float32Array;
   wo: Float32Array; bo: Float32Array;
-  fcW: Float32Array; fcB: Float32Array; projW: Float32Array; projB: Float32Array;
-  attn: MultiHeadAttention;
 }
 
 export interface GenerateOptions {
@@ -89,42 +91,41 @@ export class GPT {
   /** The backend this model runs on. */
   readonly backend: BackendName;
   private readonly ops: Backend;
-  private readonly wte: Float32Array;
-  private readonly wpe: Float32Array;
-  /** wte transposed to (E, V), so the LM head is a plain row-major matmul on either backend. */
-  private readonly lmHead: Float32Array;
-  private readonly lnfG: Float32Array;
-  private readonly lnfB: Float32Array;
+  private readonly embedding: Embedding;
+  private readonly head: LmHead;
+  private readonly lnf: LayerNorm;
   private readonly blocks: Block[];
 
   private constructor(config: GPTConfig, weights: ReadonlyMap<string, Tensor>) {
     this.config = Object.freeze({ ...config });
-    this.ops = current();
-    this.backend = this.ops.name;
-    const E = config.n_embd, V = config.vocab_size;
+    const ops = current();
+    this.ops = ops;
+    this.backend = ops.name;
+    const E = config.n_embd, V = config.vocab_size, eps = config.layer_norm_epsilon;
     const get = (name: string): Float32Array => (weights.get(name) as Tensor).data;
-    this.wte = get('wte.weight');
-    this.wpe = get('wpe.weight');
-    this.lmHead = transpose(this.wte, V, E);
-    this.lnfG = get('ln_f.weight');
-    this.lnfB = get('ln_f.bias');
+    const wte = get('wte.weight');
+    this.embedding = new Embedding(ops, wte, get('wpe.weight'), E);
+    this.lnf = new LayerNorm(ops, get('ln_f.weight'), get('ln_f.bias'), eps);
+    // The LM head is tied to wte; a transposed copy makes it a plain row-major matmul on either backend.
+    this.head = new LmHead(this.lnf, new Linear(ops, transpose(wte, V, E), null, E, V));
     this.blocks = [];
     for (let i = 0; i < config.n_layer; i++) {
       const p = (name: string): Float32Array => get(`h.${i}.${name}`);
       const cAttn = p('attn.c_attn.weight'), cAttnB = p('attn.c_attn.bias');
-      const block = {
-        ln1g: p('ln_1.weight'), ln1b: p('ln_1.bias'), ln2g: p('ln_2.weight'), ln2b: p('ln_2.bias'),
-        wq: columns(cAttn, E, 3 * E, 0, E), wk: columns(cAttn, E, 3 * E, E, E), wv: columns(cAttn, E, 3 * E, 2 * E, E),
-        bq: cAttnB.slice(0, E), bk: cAttnB.slice(E, 2 * E), bv: cAttnB.slice(2 * E),
-        wo: p('attn.c_proj.weight'), bo: p('attn.c_proj.bias'),
-        fcW: p('mlp.c_fc.weight'), fcB: p('mlp.c_fc.bias'), projW: p('mlp.c_proj.weight'), projB: p('mlp.c_proj.bias'),
-      };
+      const wq = columns(cAttn, E, 3 * E, 0, E), wk = columns(cAttn, E, 3 * E, E, E), wv = columns(cAttn, E, 3 * E, 2 * E, E);
+      const bq = cAttnB.slice(0, E), bk = cAttnB.slice(E, 2 * E), bv = cAttnB.slice(2 * E);
+      const wo = p('attn.c_proj.weight'), bo = p('attn.c_proj.bias');
       const t = (data: Float32Array, dims: number[]): Tensor => ({ data, dims });
       const attn = new MultiHeadAttention({ numHeads: config.n_head, causal: true }, {
-        wq: t(block.wq, [E, E]), wk: t(block.wk, [E, E]), wv: t(block.wv, [E, E]), wo: t(block.wo, [E, E]),
-        bq: t(block.bq, [E]), bk: t(block.bk, [E]), bv: t(block.bv, [E]), bo: t(block.bo, [E]),
+        wq: t(wq, [E, E]), wk: t(wk, [E, E]), wv: t(wv, [E, E]), wo: t(wo, [E, E]),
+        bq: t(bq, [E]), bk: t(bk, [E]), bv: t(bv, [E]), bo: t(bo, [E]),
       });
-      this.blocks.push({ ...block, attn });
+      const ln1 = new LayerNorm(ops, p('ln_1.weight'), p('ln_1.bias'), eps);
+      const ln2 = new LayerNorm(ops, p('ln_2.weight'), p('ln_2.bias'), eps);
+      const fc = new Linear(ops, p('mlp.c_fc.weight'), p('mlp.c_fc.bias'), E, 4 * E);
+      const proj = new Linear(ops, p('mlp.c_proj.weight'), p('mlp.c_proj.bias'), 4 * E, E);
+      const block = new PreNormBlock(ops, ln1, attn, ln2, new GeluMlp(ops, fc, proj));
+      this.blocks.push({ block, ln1, ln2, fc, proj, wq, wk, wv, bq, bk, bv, wo, bo });
     }
   }
 
@@ -194,7 +195,8 @@ export class GPT {
       const match = /^h\.(\d+)\.(.+)$/.exec(name);
       let data: Float32Array;
       if (!match) {
-        data = name === 'wte.weight' ? this.wte : name === 'wpe.weight' ? this.wpe : name === 'ln_f.weight' ? this.lnfG : this.lnfB;
+        const e = this.embedding;
+        data = name === 'wte.weight' ? e.tokens : name === 'wpe.weight' ? e.positions! : name === 'ln_f.weight' ? this.lnf.gamma : this.lnf.beta;
       } else {
         const b = this.blocks[Number(match[1])];
         switch (match[2]) {
@@ -214,9 +216,9 @@ export class GPT {
             break;
           default: {
             const fields: Record<string, Float32Array> = {
-              'ln_1.weight': b.ln1g, 'ln_1.bias': b.ln1b, 'ln_2.weight': b.ln2g, 'ln_2.bias': b.ln2b,
-              'attn.c_proj.weight': b.wo, 'attn.c_proj.bias': b.bo, 'mlp.c_fc.weight': b.fcW, 'mlp.c_fc.bias': b.fcB,
-              'mlp.c_proj.weight': b.projW, 'mlp.c_proj.bias': b.projB,
+              'ln_1.weight': b.ln1.gamma, 'ln_1.bias': b.ln1.beta, 'ln_2.weight': b.ln2.gamma, 'ln_2.bias': b.ln2.beta,
+              'attn.c_proj.weight': b.wo, 'attn.c_proj.bias': b.bo, 'mlp.c_fc.weight': b.fc.weight, 'mlp.c_fc.bias': b.fc.bias!,
+              'mlp.c_proj.weight': b.proj.weight, 'mlp.c_proj.bias': b.proj.bias!,
             };
             data = fields[match[2]];
           }
@@ -240,42 +242,9 @@ export class GPT {
     await writeCheckpoint(dir, this.config, this.namedWeights(), dtype);
   }
 
-  private linear(x: Float32Array, rows: number, w: Float32Array, k: number, n: number, bias: Float32Array | null): Float32Array {
-    const out = new Float32Array(rows * n);
-    this.ops.matmul(planMatmul([rows, k], [k, n], false, false), x, w, bias, out);
-    return out;
-  }
-
   /** Runs the blocks on x (B*S rows) in place; with caches, block i appends to caches[i]. */
   private blocksForward(x: Float32Array, B: number, S: number, caches: KVCache[] | null, upTo = this.blocks.length): void {
-    const E = this.config.n_embd, rows = B * S, eps = this.config.layer_norm_epsilon;
-    const h = new Float32Array(rows * E);
-    for (let i = 0; i < upTo; i++) {
-      const b = this.blocks[i];
-      layerNorm(x, rows, E, b.ln1g, b.ln1b, eps, h);
-      const a = b.attn.forward({ data: h, dims: [B, S, E] }, caches ? { cache: caches[i] } : undefined);
-      addInPlace(x, a.data);
-      layerNorm(x, rows, E, b.ln2g, b.ln2b, eps, h);
-      const f = this.linear(h, rows, b.fcW, E, 4 * E, b.fcB);
-      geluTanh(f);
-      addInPlace(x, this.linear(f, rows, b.projW, 4 * E, E, b.projB));
-    }
-  }
-
-  /** ln_f then the tied LM head, on `rows` rows of x starting at row `from`. */
-  private logits(x: Float32Array, from: number, rows: number): Float32Array {
-    const E = this.config.n_embd;
-    const h = new Float32Array(rows * E);
-    layerNorm(x.subarray(from * E, (from + rows) * E), rows, E, this.lnfG, this.lnfB, this.config.layer_norm_epsilon, h);
-    return this.linear(h, rows, this.lmHead, E, this.config.vocab_size, null);
-  }
-
-  private embedRows(tokens: ArrayLike<number>, B: number, S: number, start: number): Float32Array {
-    const positions = new Int32Array(B * S);
-    for (let r = 0; r < B * S; r++) positions[r] = start + (r % S);
-    const x = new Float32Array(B * S * this.config.n_embd);
-    embed(this.wte, this.wpe, this.config.n_embd, tokens, positions, x);
-    return x;
+    for (let i = 0; i < upTo; i++) this.blocks[i].block.forward(x, B, S, this.config.n_embd, caches ? caches[i] : null);
   }
 
   private checkSequence(tokens: unknown, batch: unknown, name: string): { B: number; S: number } {
@@ -299,9 +268,9 @@ export class GPT {
   forward(tokens: Int32Array, opts?: { batch?: number }): Tensor {
     const o = checkOptions(opts, 'opts', ['batch']);
     const { B, S } = this.checkSequence(tokens, o.batch, 'tokens');
-    const x = this.embedRows(tokens, B, S, 0);
+    const x = this.embedding.forward(tokens, B, S, 0);
     this.blocksForward(x, B, S, null);
-    return { data: this.logits(x, 0, B * S), dims: [B, S, this.config.vocab_size] };
+    return { data: this.head.forward(x, 0, B * S), dims: [B, S, this.config.vocab_size] };
   }
 
   /**
@@ -318,12 +287,13 @@ export class GPT {
     if (layer >= this.config.n_layer) throw rangeError('opts.layer', `an integer in [0, ${this.config.n_layer})`, String(layer));
     if (head >= this.config.n_head) throw rangeError('opts.head', `an integer in [0, ${this.config.n_head})`, String(head));
     const E = this.config.n_embd;
-    const x = this.embedRows(tokens, 1, S, 0);
+    const x = this.embedding.forward(tokens, 1, S, 0);
     this.blocksForward(x, 1, S, null, layer);
     const b = this.blocks[layer];
     const h = new Float32Array(S * E);
-    layerNorm(x, S, E, b.ln1g, b.ln1b, this.config.layer_norm_epsilon, h);
-    const q = this.linear(h, S, b.wq, E, E, b.bq), k = this.linear(h, S, b.wk, E, E, b.bk), v = this.linear(h, S, b.wv, E, E, b.bv);
+    b.ln1.forward(x, S, h);
+    const project = (w: Float32Array, bias: Float32Array) => new Linear(this.ops, w, bias, E, E).forward(h, S);
+    const q = project(b.wq, b.bq), k = project(b.wk, b.bk), v = project(b.wv, b.bv);
     const H = this.config.n_head, dims = [1, S, E];
     const { plan } = validateAttention({ data: q, dims }, { data: k, dims }, { data: v, dims },
       { isCausal: true, qNumHeads: H, kvNumHeads: H, qkMatmulOutputMode: 3 });
@@ -341,19 +311,12 @@ export class GPT {
     const n = integerOption(maxSeqLen, 'maxSeqLen', 1);
     if (n > this.config.n_positions) throw rangeError('maxSeqLen', `an integer in [1, ${this.config.n_positions}] (n_positions)`, String(n));
     const { n_head: H, n_embd: E } = this.config;
-    // A KVCache belongs to the backend active when it is made; make these on the model's own.
-    const active = getBackend();
-    if (active !== this.backend) useBackend(this.backend);
-    let caches: KVCache[];
-    try {
-      caches = this.blocks.map(() => new KVCache({ batch: 1, numKVHeads: H, headDim: E / H, maxSeqLen: n }));
-    } finally {
-      if (active !== this.backend) useBackend(active);
-    }
+    // The caches live on the model's backend, whichever is active now.
+    const caches = this.blocks.map(() => createKVCacheOn(this.ops, { batch: 1, numKVHeads: H, headDim: E / H, maxSeqLen: n }));
     return new GPTDecoder(this.config.vocab_size, n, caches, (tokens, start) => {
-      const x = this.embedRows(tokens, 1, tokens.length, start);
+      const x = this.embedding.forward(tokens, 1, tokens.length, start);
       this.blocksForward(x, 1, tokens.length, caches);
-      return this.logits(x, tokens.length - 1, 1);
+      return this.head.forward(x, tokens.length - 1, 1);
     });
   }
 

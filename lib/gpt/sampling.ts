@@ -1,5 +1,5 @@
 // Choosing the next token from a row of logits: greedy argmax, or temperature + top-k sampling
-// from a seeded generator so a given seed replays the same continuation.
+// from a seeded generator (lib/random.ts) so a given seed replays the same continuation.
 
 /** Index of the largest value; ties go to the lowest index and NaN never wins. */
 export function argmax(logits: Float32Array, offset = 0, length = logits.length - offset): number {
@@ -12,19 +12,6 @@ export function argmax(logits: Float32Array, offset = 0, length = logits.length 
     }
   }
   return index;
-}
-
-/** mulberry32: a small, fast 32-bit generator; uniform doubles in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  // Fold the high bits in so seeds that differ only above 2^32 still differ.
-  let s = (seed ^ Math.floor(seed / 4294967296)) >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

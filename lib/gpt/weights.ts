@@ -3,7 +3,7 @@
 // and GPT.save, so the three agree on one list.
 import type { Tensor } from '../types';
 import type { GPTConfig } from './config';
-import { seededRandom } from './sampling';
+import { seededRandom } from '../random';
 
 /** Every tensor a GPT-2 model needs, with its shape, in checkpoint order. */
 export function expectedShapes(config: GPTConfig): Map<string, number[]> {

@@ -1,8 +1,9 @@
 // The JS backend's KV cache: the same (B, Hkv, maxSeqLen, D) layout as native/core/kv_cache.cc in
 // two Float32Arrays, so the JS attention kernel reads it in place through the same strides.
 // No validation here: the facade (lib/kv-cache.ts) checks every argument first.
+import type { KVStore } from '../backend';
 
-export class JsKVStore {
+export class JsKVStore implements KVStore {
   keys: Float32Array;
   values: Float32Array;
   length = 0;
@@ -35,16 +36,18 @@ export class JsKVStore {
     }
   }
 
-  /** Positions [0, length) as two contiguous [B, heads, length, D] arrays. */
-  read(): { keys: Float32Array; values: Float32Array } {
+  truncate(n: number): void {
+    this.length = n;
+  }
+
+  /** Copies positions [0, length) into two contiguous [B, heads, length, D] arrays. */
+  read(keysOut: Float32Array, valuesOut: Float32Array): void {
     const { batch, heads, headDim: D, maxSeqLen, length } = this;
-    const keys = new Float32Array(batch * heads * length * D), values = new Float32Array(keys.length);
     for (let bh = 0; bh < batch * heads; bh++) {
       const from = bh * maxSeqLen * D;
-      keys.set(this.keys.subarray(from, from + length * D), bh * length * D);
-      values.set(this.values.subarray(from, from + length * D), bh * length * D);
+      keysOut.set(this.keys.subarray(from, from + length * D), bh * length * D);
+      valuesOut.set(this.values.subarray(from, from + length * D), bh * length * D);
     }
-    return { keys, values };
   }
 
   dispose(): void {

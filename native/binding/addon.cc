@@ -59,6 +59,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   attn_binding::init_kv_cache(env, exports);
   attn_binding::init_mha(env, exports);
   attn_binding::init_probe(env, exports);
+  attn_binding::init_wire(env, exports);
   return exports;
 }
 

@@ -1,6 +1,6 @@
-// attention / attentionAsync: the raw binding of attn::attention. The argument order and the
-// 27 params are the contract in /work/notes/ATTENTION_BINDING.md (lib/validate-attention.ts
-// builds them). The TS layer has validated everything already; this file re-checks every size
+// attention / attentionAsync: the raw binding of attn::attention. The signatures are declared in
+// lib/native/binding.ts; `params` is the struct named in wire.h (encoded by lib/native/wire.ts from
+// a validated plan). ARCHITECTURE.md shows where this sits on the call path. The TS layer has validated everything already; this file re-checks every size
 // and stride the kernel relies on against the arrays' real lengths, so a direct call with bad
 // arguments throws a TypeError or RangeError and never reads or writes out of bounds.
 //
@@ -20,12 +20,11 @@
 #include "attn/attention.h"
 #include "attn/kernels.h"
 #include "exports.h"
+#include "wire.h"
 
 namespace attn_binding {
 
 namespace {
-
-constexpr size_t kParamCount = 27;
 
 struct Range {
   const void* begin = nullptr;
@@ -77,7 +76,8 @@ T* non_null(T* data) {
 
 struct Prepared {
   attn::AttentionArgs args;
-  std::vector<Napi::Value> keep;  // every array the kernel touches
+  // Elements the kernel may touch from each array's start (0 when the array is absent).
+  size_t q_ext = 0, k_ext = 0, v_ext = 0, y_ext = 0, mask_ext = 0, qk_ext = 0;
 };
 
 Prepared prepare(const Napi::CallbackInfo& cb) {
@@ -86,76 +86,74 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
   attn::AttentionArgs& a = out.args;
   const F32Span q = to_f32(cb[0], "q"), k = to_f32(cb[1], "k"), v = to_f32(cb[2], "v"), y = to_f32(cb[3], "y");
 
-  if (!cb[8].IsTypedArray() || cb[8].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    throw_type_error(env, "Expected Float64Array of length 27 for params");
+  namespace F = wire::attention;
+  static const char* const kNames[] = {ATTN_WIRE_ATTENTION(ATTN_WIRE_NAME)};
+  const F64Span params = to_f64_struct(cb[8], "params", F::kCount);
+  if (params.length != F::kCount) {
+    throw_range_error(env, "Expected Float64Array of length " + std::to_string(F::kCount) +
+                               " for params but received length " + std::to_string(params.length));
   }
-  auto params = cb[8].As<Napi::Float64Array>();
-  if (params.ElementLength() != kParamCount) {
-    throw_range_error(env, "Expected Float64Array of length 27 for params but received length " +
-                               std::to_string(params.ElementLength()));
-  }
-  static const char* const kNames[23] = {"B", "Hq", "Hkv", "Sq", "Skv", "D", "Dv", "q_sb", "q_sh", "q_st",
-                                         "k_sb", "k_sh", "k_st", "v_sb", "v_sh", "v_st", "y_sb", "y_sh",
-                                         "y_st", "mask_sb", "mask_sh", "mask_sq", "mask_len"};
-  size_t p[23];
-  for (size_t i = 0; i < 23; ++i) {
-    const double d = params[i];
-    if (!(d >= 0) || d != std::floor(d) || d > 9007199254740992.0) {
-      throw_range_error(env, std::string("Expected a non-negative integer for params[") + std::to_string(i) +
-                                 "] (" + kNames[i] + ") but received " + std::to_string(d));
+  const auto size_field = [&](F::Field f) {
+    const double d = params.data[f];
+    if (!is_size(d)) {
+      throw_range_error(env, std::string("Expected a non-negative integer for params.") + kNames[f] +
+                                 " but received " + std::to_string(d));
     }
-    p[i] = static_cast<size_t>(d);
-  }
-  a.B = p[0], a.Hq = p[1], a.Hkv = p[2], a.Sq = p[3], a.Skv = p[4], a.D = p[5], a.Dv = p[6];
+    return static_cast<size_t>(d);
+  };
+  a.B = size_field(F::B), a.Hq = size_field(F::Hq), a.Hkv = size_field(F::Hkv), a.Sq = size_field(F::Sq);
+  a.Skv = size_field(F::Skv), a.D = size_field(F::D), a.Dv = size_field(F::Dv);
   if (a.Hq == 0 || a.Hkv == 0 || a.Hq % a.Hkv != 0) {
     throw_range_error(env, "Expected Hq and Hkv >= 1 with Hq % Hkv == 0 but received Hq " + std::to_string(a.Hq) +
                                ", Hkv " + std::to_string(a.Hkv));
   }
-  const double scale = params[23], softcap = params[24], causal = params[25], mode = params[26];
-  if (!std::isfinite(scale)) throw_range_error(env, "Expected a finite number for params[23] (scale)");
-  if (!std::isfinite(softcap) || softcap < 0) {
-    throw_range_error(env, "Expected a finite number >= 0 for params[24] (softcap)");
-  }
-  if (causal != 0 && causal != 1) throw_range_error(env, "Expected 0 or 1 for params[25] (causal)");
+  const double scale = params.data[F::scale], softcap = params.data[F::softcap];
+  const double causal = params.data[F::causal], mode = params.data[F::qkMode];
+  if (!std::isfinite(scale)) throw_range_error(env, "Expected a finite number for params.scale");
+  if (!std::isfinite(softcap) || softcap < 0) throw_range_error(env, "Expected a finite number >= 0 for params.softcap");
+  if (causal != 0 && causal != 1) throw_range_error(env, "Expected 0 or 1 for params.causal");
   if (mode != -1 && mode != 0 && mode != 1 && mode != 2 && mode != 3) {
-    throw_range_error(env, "Expected -1, 0, 1, 2 or 3 for params[26] (qkMode)");
+    throw_range_error(env, "Expected -1, 0, 1, 2 or 3 for params.qkMode");
   }
   a.scale = static_cast<float>(scale);
   a.softcap = static_cast<float>(softcap);
   a.causal = causal == 1;
   a.qk_mode = static_cast<int>(mode);
+  const attn::View4 qs{nullptr, size_field(F::qSb), size_field(F::qSh), size_field(F::qSt)};
+  const attn::View4 ks{nullptr, size_field(F::kSb), size_field(F::kSh), size_field(F::kSt)};
+  const attn::View4 vs{nullptr, size_field(F::vSb), size_field(F::vSh), size_field(F::vSt)};
+  a.y_sb = size_field(F::ySb), a.y_sh = size_field(F::ySh), a.y_st = size_field(F::ySt);
 
-  const size_t q_ext = view_extent(env, a.B, a.Hq, a.Sq, a.D, p[7], p[8], p[9], "q extent");
-  const size_t k_ext = view_extent(env, a.B, a.Hkv, a.Skv, a.D, p[10], p[11], p[12], "k extent");
-  const size_t v_ext = view_extent(env, a.B, a.Hkv, a.Skv, a.Dv, p[13], p[14], p[15], "v extent");
-  const size_t y_ext = view_extent(env, a.B, a.Hq, a.Sq, a.Dv, p[16], p[17], p[18], "y extent");
-  require_length(env, "q", q.length, q_ext);
-  require_length(env, "k", k.length, k_ext);
-  require_length(env, "v", v.length, v_ext);
-  require_length(env, "y", y.length, y_ext);
-  if (!injective(a.B, a.Hq, a.Sq, a.Dv, p[16], p[17], p[18])) {
+  const size_t q_ext = view_extent(env, a.B, a.Hq, a.Sq, a.D, qs.sb, qs.sh, qs.st, "q extent");
+  const size_t k_ext = view_extent(env, a.B, a.Hkv, a.Skv, a.D, ks.sb, ks.sh, ks.st, "k extent");
+  const size_t v_ext = view_extent(env, a.B, a.Hkv, a.Skv, a.Dv, vs.sb, vs.sh, vs.st, "v extent");
+  const size_t y_ext = view_extent(env, a.B, a.Hq, a.Sq, a.Dv, a.y_sb, a.y_sh, a.y_st, "y extent");
+  check_length(env, "q", q.length, q_ext);
+  check_length(env, "k", k.length, k_ext);
+  check_length(env, "v", v.length, v_ext);
+  check_length(env, "y", y.length, y_ext);
+  if (!injective(a.B, a.Hq, a.Sq, a.Dv, a.y_sb, a.y_sh, a.y_st)) {
     throw_range_error(env, "Expected y strides that give every output element its own address");
   }
   // The kernel loops over B * Hq * Sq rows and Skv keys. Distinct addresses in q (or y) and k (or
   // v) bound those counts by real array lengths; zero strides or zero head sizes would otherwise
   // let a 2^40-key call through on empty arrays and spin for hours.
-  if (q_ext != 0 && !injective(a.B, a.Hq, a.Sq, a.D, p[7], p[8], p[9])) {
+  if (q_ext != 0 && !injective(a.B, a.Hq, a.Sq, a.D, qs.sb, qs.sh, qs.st)) {
     throw_range_error(env, "Expected q strides that give every element its own address");
   }
-  if (k_ext != 0 && !injective(a.B, a.Hkv, a.Skv, a.D, p[10], p[11], p[12])) {
+  if (k_ext != 0 && !injective(a.B, a.Hkv, a.Skv, a.D, ks.sb, ks.sh, ks.st)) {
     throw_range_error(env, "Expected k strides that give every element its own address");
   }
-  if (v_ext != 0 && !injective(a.B, a.Hkv, a.Skv, a.Dv, p[13], p[14], p[15])) {
+  if (v_ext != 0 && !injective(a.B, a.Hkv, a.Skv, a.Dv, vs.sb, vs.sh, vs.st)) {
     throw_range_error(env, "Expected v strides that give every element its own address");
   }
   if (a.D == 0 && a.Dv == 0 && a.qk_mode < 0) {
     throw_range_error(env, "Expected D or Dv >= 1 (or a qkOut) so that the loop counts are bounded by an array");
   }
-  a.q = {non_null(q.data), p[7], p[8], p[9]};
-  a.k = {non_null(k.data), p[10], p[11], p[12]};
-  a.v = {non_null(v.data), p[13], p[14], p[15]};
+  a.q = {non_null(q.data), qs.sb, qs.sh, qs.st};
+  a.k = {non_null(k.data), ks.sb, ks.sh, ks.st};
+  a.v = {non_null(v.data), vs.sb, vs.sh, vs.st};
   a.y = non_null(y.data);
-  a.y_sb = p[16], a.y_sh = p[17], a.y_st = p[18];
   std::vector<Range> inputs = {range_of(q.data, q_ext, "q"), range_of(k.data, k_ext, "k"),
                                range_of(v.data, v_ext, "v")};
 
@@ -175,15 +173,16 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
     } else {
       throw_type_error(env, "Expected Float32Array, Uint8Array or null for mask");
     }
-    a.mask_sb = p[19], a.mask_sh = p[20], a.mask_sq = p[21], a.mask_len = p[22];
+    a.mask_sb = size_field(F::maskSb), a.mask_sh = size_field(F::maskSh), a.mask_sq = size_field(F::maskSq);
+    a.mask_len = size_field(F::maskLen);
     if (a.mask_len > a.Skv) {
       throw_range_error(env, "Expected mask_len <= Skv (" + std::to_string(a.Skv) + ") but received " +
                                  std::to_string(a.mask_len));
     }
     const size_t m_ext = view_extent(env, a.B, a.Hq, a.Sq, a.mask_len, a.mask_sb, a.mask_sh, a.mask_sq, "mask extent");
-    require_length(env, "mask", length, m_ext);
+    check_length(env, "mask", length, m_ext);
     inputs.push_back(a.mask_f32 != nullptr ? range_of(a.mask_f32, m_ext, "mask") : range_of(a.mask_u8, m_ext, "mask"));
-    out.keep.push_back(mask);
+    out.mask_ext = m_ext;
   }
 
   const I32Span kv_valid = to_i32_optional(cb[5], "kvValid");
@@ -200,7 +199,6 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
     }
     a.kv_valid = non_null(kv_valid.data);
     inputs.push_back(range_of(kv_valid.data, kv_valid.length, "kvValid"));
-    out.keep.push_back(cb[5]);
   }
   const I32Span offsets = to_i32_optional(cb[6], "causalOffset");
   if (!cb[6].IsNull() && !cb[6].IsUndefined()) {
@@ -210,7 +208,6 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
     }
     a.causal_offset = non_null(offsets.data);
     inputs.push_back(range_of(offsets.data, offsets.length, "causalOffset"));
-    out.keep.push_back(cb[6]);
   }
 
   const F32Span qk = to_f32_optional(cb[7], "qkOut");
@@ -219,14 +216,14 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
     if (!has_qk) throw_type_error(env, "Expected Float32Array for qkOut when qkMode >= 0");
     const size_t need = checked_mul(env, checked_mul(env, checked_mul(env, a.B, a.Hq, "qkOut size"), a.Sq, "qkOut size"),
                                     a.Skv, "qkOut size");
-    require_length(env, "qkOut", qk.length, need);
+    check_length(env, "qkOut", qk.length, need);
     a.qk_out = non_null(qk.data);
     const Range qk_range = range_of(qk.data, need, "qkOut");
     for (const Range& r : inputs) {
       if (overlaps(qk_range, r)) throw_range_error(env, std::string("Expected qkOut not to overlap ") + r.name);
     }
     inputs.push_back(qk_range);
-    out.keep.push_back(cb[7]);
+    out.qk_ext = need;
   } else if (has_qk) {
     throw_type_error(env, "Expected null for qkOut when qkMode is -1");
   }
@@ -234,7 +231,7 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
   for (const Range& r : inputs) {
     if (overlaps(y_range, r)) throw_range_error(env, std::string("Expected y not to overlap ") + r.name);
   }
-  for (int i = 0; i < 4; ++i) out.keep.push_back(cb[i]);
+  out.q_ext = q_ext, out.k_ext = k_ext, out.v_ext = v_ext, out.y_ext = y_ext;
   return out;
 }
 
@@ -245,16 +242,23 @@ Napi::Value attention(const Napi::CallbackInfo& cb) {
   return cb.Env().Undefined();
 }
 
-// Holds a reference to every array it reads or writes until the promise settles, so the
-// garbage collector cannot free them while the pool thread runs; Execute touches no JS. A
-// reference cannot stop a caller from transferring a buffer away, so lib/attention.ts passes
-// copies of the caller's arrays (only the outputs and present buffers it made are used in place).
+// Runs attn::attention on the pool with its arrays secured as pool_worker.h describes; Execute
+// touches no JS.
 class AttentionWorker : public PoolWorker {
  public:
-  AttentionWorker(Napi::Env env, Prepared prep)
-      : PoolWorker(env, "node-attention:attention"), args_(prep.args),
-        deferred_(Napi::Promise::Deferred::New(env)) {
-    for (const Napi::Value& value : prep.keep) refs_.push_back(Napi::Persistent(value.As<Napi::Object>()));
+  AttentionWorker(const Napi::CallbackInfo& cb, const Prepared& prep)
+      : PoolWorker(cb.Env(), "node-attention:attention"), args_(prep.args),
+        deferred_(Napi::Promise::Deferred::New(cb.Env())) {
+    attn::AttentionArgs& a = args_;
+    a.q.data = arrays_.input(cb[0], a.q.data, prep.q_ext);
+    a.k.data = arrays_.input(cb[1], a.k.data, prep.k_ext);
+    a.v.data = arrays_.input(cb[2], a.v.data, prep.v_ext);
+    a.y = arrays_.output(cb[3], a.y, prep.y_ext, "y");
+    if (a.mask_f32) a.mask_f32 = arrays_.input(cb[4], a.mask_f32, prep.mask_ext);
+    if (a.mask_u8) a.mask_u8 = arrays_.input(cb[4], a.mask_u8, prep.mask_ext);
+    if (a.kv_valid) a.kv_valid = arrays_.input(cb[5], a.kv_valid, a.B);
+    if (a.causal_offset) a.causal_offset = arrays_.input(cb[6], a.causal_offset, a.B);
+    if (a.qk_out) a.qk_out = arrays_.output(cb[7], a.qk_out, prep.qk_ext, "qkOut");
   }
 
   Napi::Promise promise() const { return deferred_.Promise(); }
@@ -264,13 +268,20 @@ class AttentionWorker : public PoolWorker {
     const attn::Status status = attn::attention(args_);
     if (status != attn::Status::kOk) SetError(attn::status_message(status));
   }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnOK() override {
+    if (const char* lost = arrays_.commit()) {
+      deferred_.Reject(Napi::TypeError::New(Env(), std::string("Expected ") + lost +
+                                                       " to stay attached until attentionAsync settles").Value());
+      return;
+    }
+    deferred_.Resolve(Env().Undefined());
+  }
   void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
 
  private:
   attn::AttentionArgs args_;
   Napi::Promise::Deferred deferred_;
-  std::vector<Napi::ObjectReference> refs_;
+  PoolArrays arrays_;
 };
 
 Napi::Value attention_async(const Napi::CallbackInfo& cb) {
@@ -284,7 +295,7 @@ Napi::Value attention_async(const Napi::CallbackInfo& cb) {
     deferred.Reject(error.Value());
     return deferred.Promise();
   }
-  auto* worker = new AttentionWorker(env, std::move(prep));
+  auto* worker = new AttentionWorker(cb, prep);
   const Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;

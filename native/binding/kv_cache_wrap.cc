@@ -110,8 +110,8 @@ Napi::Value KVCacheWrap::read(const Napi::CallbackInfo& cb) {
   const F32Span keys = to_f32(cb[0], "keysOut");
   const F32Span values = to_f32(cb[1], "valuesOut");
   const size_t needed = cache.batch() * cache.heads() * cache.length() * cache.head_dim();
-  require_length(env, "keysOut", keys.length, needed);
-  require_length(env, "valuesOut", values.length, needed);
+  check_length(env, "keysOut", keys.length, needed);
+  check_length(env, "valuesOut", values.length, needed);
   cache.read(keys.data, values.data);
   return env.Undefined();
 }

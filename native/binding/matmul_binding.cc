@@ -1,4 +1,4 @@
-// dot and matmul. Argument order mirrors lib/native-backend.ts; every size the core relies on is
+// dot and matmul (signatures in lib/native/binding.ts); every size the core relies on is
 // re-checked here against the typed arrays' real lengths, so a direct call with bad arguments
 // throws instead of reading or writing out of bounds.
 //
@@ -10,10 +10,7 @@
 #include <napi.h>
 #include <node_api.h>
 
-#include <cmath>
-#include <cstdarg>
-#include <cstdio>
-
+#include "args.h"
 #include "attn/kernels.h"
 #include "attn/matmul.h"
 #include "exports.h"
@@ -22,93 +19,15 @@ namespace attn_binding {
 
 namespace {
 
-constexpr double kMaxExactInteger = 9007199254740992.0;  // 2^53
-
-enum class Kind { kType, kRange };
-
-// Throws a TypeError or RangeError and returns false, so checks read `if (!ok) return nullptr`.
-bool fail(napi_env env, Kind kind, const char* format, ...) {
-  char message[256];
-  va_list args;
-  va_start(args, format);
-  std::vsnprintf(message, sizeof message, format, args);
-  va_end(args);
-  if (kind == Kind::kType) {
-    napi_throw_type_error(env, nullptr, message);
-  } else {
-    napi_throw_range_error(env, nullptr, message);
-  }
-  return false;
-}
-
-struct F32 {
-  float* data = nullptr;
-  size_t length = 0;
-};
-
-bool get_f32(napi_env env, napi_value value, const char* name, F32* out) {
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  napi_value buffer;
-  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, nullptr) != napi_ok ||
-      type != napi_float32_array) {
-    return fail(env, Kind::kType, "Expected Float32Array for %s", name);
-  }
-  // A detached buffer reads as length 0; say so rather than report a size mismatch.
-  bool detached = false;
-  if (length == 0 && napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && detached) {
-    return fail(env, Kind::kType, "Expected Float32Array for %s but its ArrayBuffer is detached", name);
-  }
-  out->data = length != 0 ? static_cast<float*>(data) : nullptr;
-  out->length = length;
-  return true;
-}
-
-bool is_nullish(napi_env env, napi_value value) {
-  napi_valuetype type;
-  return napi_typeof(env, value, &type) == napi_ok && (type == napi_undefined || type == napi_null);
-}
-
-bool valid_size(double d) { return d >= 0 && d == std::floor(d) && d <= kMaxExactInteger; }
-
-bool get_size(napi_env env, napi_value value, const char* name, size_t* out) {
-  double d;
-  if (napi_get_value_double(env, value, &d) != napi_ok) return fail(env, Kind::kType, "Expected integer for %s", name);
-  if (!valid_size(d)) return fail(env, Kind::kRange, "Expected non-negative integer for %s but received %g", name, d);
-  *out = static_cast<size_t>(d);
-  return true;
-}
-
-bool get_bool(napi_env env, napi_value value, const char* name, bool* out) {
-  if (napi_get_value_bool(env, value, out) != napi_ok) return fail(env, Kind::kType, "Expected boolean for %s", name);
-  return true;
-}
-
-bool mul(napi_env env, size_t a, size_t b, const char* what, size_t* out) {
-  if (__builtin_mul_overflow(a, b, out)) return fail(env, Kind::kRange, "%s overflows size_t", what);
-  return true;
-}
-
-bool add(napi_env env, size_t a, size_t b, const char* what, size_t* out) {
-  if (__builtin_add_overflow(a, b, out)) return fail(env, Kind::kRange, "%s overflows size_t", what);
-  return true;
-}
-
-bool require_length(napi_env env, const char* name, size_t length, size_t needed) {
-  if (length >= needed) return true;
-  return fail(env, Kind::kRange, "Expected %s to hold at least %zu elements but it holds %zu", name, needed, length);
-}
-
 // dot(a, b) -> number
 napi_value dot(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
-  F32 a, b;
-  if (!get_f32(env, argv[0], "a", &a) || !get_f32(env, argv[1], "b", &b)) return nullptr;
+  F32Span a, b;
+  if (!read_f32(env, argv[0], "a", &a) || !read_f32(env, argv[1], "b", &b)) return nullptr;
   if (a.length != b.length) {
-    fail(env, Kind::kRange, "Expected a and b of equal length but received %zu and %zu", a.length, b.length);
+    fail(env, ErrorKind::kRange, "Expected a and b of equal length but received %zu and %zu", a.length, b.length);
     return nullptr;
   }
   napi_value result;
@@ -120,25 +39,21 @@ napi_value dot(napi_env env, napi_callback_info info) {
 // entries and the furthest batch offset into a and b.
 bool get_batch(napi_env env, napi_value value, attn::MatmulArgs* args, size_t* batch, size_t* a_last,
                size_t* b_last) {
-  napi_typedarray_type type;
-  size_t len = 0;
-  void* data = nullptr;
-  if (napi_get_typedarray_info(env, value, &type, &len, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_float64_array) {
-    return fail(env, Kind::kType, "Expected Float64Array for batch");
-  }
+  F64Span span;
+  if (!read_f64(env, value, "batch", &span)) return false;
+  const size_t len = span.length;
   if (len % 3 != 0 || len / 3 > attn::kMaxBatchRank) {
-    return fail(env, Kind::kRange, "Expected batch of length 3*r with r <= %zu", attn::kMaxBatchRank);
+    return fail(env, ErrorKind::kRange, "Expected batch of length 3*r with r <= %zu", attn::kMaxBatchRank);
   }
-  const double* v = static_cast<const double*>(data);
+  const double* v = span.data;
   const size_t rank = len / 3;
   args->batch_rank = rank;
   for (size_t i = 0; i < rank; ++i) {
     const double dim = v[i], as = v[rank + i], bs = v[2 * rank + i];
-    if (!valid_size(dim) || !valid_size(as) || !valid_size(bs)) {
-      return fail(env, Kind::kRange, "Expected non-negative integers in batch");
+    if (!is_size(dim) || !is_size(as) || !is_size(bs)) {
+      return fail(env, ErrorKind::kRange, "Expected non-negative integers in batch");
     }
-    if (dim < 1) return fail(env, Kind::kRange, "Expected batch dims >= 1");
+    if (dim < 1) return fail(env, ErrorKind::kRange, "Expected batch dims >= 1");
     args->batch_dims[i] = static_cast<size_t>(dim);
     args->a_batch_strides[i] = static_cast<size_t>(as);
     args->b_batch_strides[i] = static_cast<size_t>(bs);
@@ -161,13 +76,13 @@ napi_value matmul(napi_env env, napi_callback_info info) {
   napi_value argv[10];
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
   attn::MatmulArgs args;
-  F32 a, b, bias, out;
-  if (!get_f32(env, argv[0], "a", &a) || !get_f32(env, argv[1], "b", &b)) return nullptr;
+  F32Span a, b, bias, out;
+  if (!read_f32(env, argv[0], "a", &a) || !read_f32(env, argv[1], "b", &b)) return nullptr;
   const bool has_bias = !is_nullish(env, argv[2]);
-  if (has_bias && !get_f32(env, argv[2], "bias", &bias)) return nullptr;
-  if (!get_f32(env, argv[3], "out", &out) || !get_size(env, argv[4], "m", &args.m) ||
-      !get_size(env, argv[5], "k", &args.k) || !get_size(env, argv[6], "n", &args.n) ||
-      !get_bool(env, argv[7], "transA", &args.trans_a) || !get_bool(env, argv[8], "transB", &args.trans_b)) {
+  if (has_bias && !read_f32(env, argv[2], "bias", &bias)) return nullptr;
+  if (!read_f32(env, argv[3], "out", &out) || !read_size(env, argv[4], "m", &args.m) ||
+      !read_size(env, argv[5], "k", &args.k) || !read_size(env, argv[6], "n", &args.n) ||
+      !read_bool(env, argv[7], "transA", &args.trans_a) || !read_bool(env, argv[8], "transB", &args.trans_b)) {
     return nullptr;
   }
   size_t batch = 1, a_last = 0, b_last = 0;

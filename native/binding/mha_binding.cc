@@ -1,10 +1,11 @@
 // binding.MultiHeadAttention(params, wq, wk, wv, wo, bq, bk, bv, bo): a layer that runs its
 // projections, attention (reading a native KVCache in place) and output projection in one call.
 //
-//   params: Float64Array [dIn, dOut, numHeads, numKVHeads, headDim, causal (0|1), scale]
+//   params: the wire::mha struct (wire.h): dIn, dOut, numHeads, numKVHeads, headDim, causal, scale
 //   forward(x, B, S, cache | null, mask | null, maskStrides | null, y): undefined
 //   forwardAsync(same): Promise<undefined>, run on the libuv pool
-//   maskStrides: Float64Array [sb, sh, sq, len] over (B, numHeads, S, len), len <= past + S
+//   maskStrides: the wire::mask struct, a view over (B, numHeads, S, maskLen), maskLen <= past + S
+// (TypeScript signatures: lib/native/binding.ts.)
 //
 // The layer keeps references to the weight arrays (no copies) and re-reads and re-checks them on
 // every call, so a weight whose buffer was detached or replaced is an error, not a stale pointer.
@@ -13,7 +14,6 @@
 // interleaving two appends would corrupt it. The same layer may run several calls at once.
 #include <napi.h>
 
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -22,6 +22,7 @@
 #include "attn/mha.h"
 #include "exports.h"
 #include "kv_cache_wrap.h"
+#include "wire.h"
 
 namespace attn_binding {
 
@@ -49,24 +50,27 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
 
   explicit MhaWrap(const Napi::CallbackInfo& cb) : Napi::ObjectWrap<MhaWrap>(cb) {
     Napi::Env env = cb.Env();
-    if (!cb[0].IsTypedArray() || cb[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-        cb[0].As<Napi::Float64Array>().ElementLength() != kParams) {
-      throw_type_error(env, "Expected Float64Array of length 7 for params");
+    namespace F = wire::mha;
+    static const char* const kNames[] = {ATTN_WIRE_MHA(ATTN_WIRE_NAME)};
+    const F64Span params = to_f64_struct(cb[0], "params", F::kCount);
+    if (params.length != F::kCount) {
+      throw_type_error(env, "Expected Float64Array of length " + std::to_string(F::kCount) + " for params");
     }
-    auto params = cb[0].As<Napi::Float64Array>();
     size_t sizes[5];
-    const char* names[5] = {"dIn", "dOut", "numHeads", "numKVHeads", "headDim"};
-    for (size_t i = 0; i < 5; ++i) {
-      sizes[i] = to_size(Napi::Number::New(env, params[i]), names[i]);
-      if (sizes[i] == 0) throw_range_error(env, std::string("Expected ") + names[i] + " >= 1");
+    for (size_t i = F::dIn; i <= F::headDim; ++i) {
+      if (!is_size(params.data[i])) {
+        throw_range_error(env, std::string("Expected a non-negative integer for params.") + kNames[i]);
+      }
+      sizes[i] = static_cast<size_t>(params.data[i]);
+      if (sizes[i] == 0) throw_range_error(env, std::string("Expected ") + kNames[i] + " >= 1");
     }
-    shape_.d_in = sizes[0];
-    shape_.d_out = sizes[1];
-    shape_.hq = sizes[2];
-    shape_.hkv = sizes[3];
-    shape_.head_dim = sizes[4];
-    shape_.causal = params[5] != 0;
-    shape_.scale = static_cast<float>(params[6]);
+    shape_.d_in = sizes[F::dIn];
+    shape_.d_out = sizes[F::dOut];
+    shape_.hq = sizes[F::numHeads];
+    shape_.hkv = sizes[F::numKVHeads];
+    shape_.head_dim = sizes[F::headDim];
+    shape_.causal = params.data[F::causal] != 0;
+    shape_.scale = static_cast<float>(params.data[F::scale]);
     if (shape_.hq % shape_.hkv != 0) throw_range_error(env, "Expected numHeads divisible by numKVHeads");
     q_width_ = checked_mul(env, shape_.hq, shape_.head_dim, "numHeads*headDim");
     kv_width_ = checked_mul(env, shape_.hkv, shape_.head_dim, "numKVHeads*headDim");
@@ -99,7 +103,7 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
     for (size_t i = 0; i < 8; ++i) {
       if (weights_[i].IsEmpty()) continue;
       const F32Span span = to_f32(weights_[i].Value(), names[i]);
-      require_length(env, names[i], span.length, needed[i]);
+      check_length(env, names[i], span.length, needed[i]);
       pointers[i] = span.data;
     }
     attn::MhaWeights w;
@@ -124,8 +128,8 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
     if (B == 0 || S == 0) throw_range_error(env, "Expected B and S >= 1");
     const F32Span y = to_f32(cb[6], "y");
     const size_t rows = checked_mul(env, B, S, "B*S");
-    require_length(env, "x", x.length, checked_mul(env, rows, shape_.d_in, "x size"));
-    require_length(env, "y", y.length, checked_mul(env, rows, shape_.d_out, "y size"));
+    check_length(env, "x", x.length, checked_mul(env, rows, shape_.d_in, "x size"));
+    check_length(env, "y", y.length, checked_mul(env, rows, shape_.d_out, "y size"));
     job.call.x = x.data;
     job.call.y = y.data;
     job.x_elements = rows * shape_.d_in;
@@ -160,16 +164,24 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
         job.call.mask.f32 = mask.data;
         mask_length = mask.length;
       }
-      if (!cb[5].IsTypedArray() || cb[5].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-          cb[5].As<Napi::Float64Array>().ElementLength() != 4) {
-        throw_type_error(env, "Expected Float64Array of length 4 for maskStrides");
+      namespace M = wire::mask;
+      const F64Span strides = to_f64_struct(cb[5], "maskStrides", M::kCount);
+      if (strides.length != M::kCount) {
+        throw_type_error(env, "Expected Float64Array of length " + std::to_string(M::kCount) + " for maskStrides");
       }
-      auto strides = cb[5].As<Napi::Float64Array>();
       attn::MhaMask& m = job.call.mask;
-      m.sb = to_size(Napi::Number::New(env, strides[0]), "maskStrides[0]");
-      m.sh = to_size(Napi::Number::New(env, strides[1]), "maskStrides[1]");
-      m.sq = to_size(Napi::Number::New(env, strides[2]), "maskStrides[2]");
-      m.len = to_size(Napi::Number::New(env, strides[3]), "maskStrides[3]");
+      static const char* const kMaskNames[] = {ATTN_WIRE_MASK(ATTN_WIRE_NAME)};
+      size_t fields[M::kCount];
+      for (size_t i = 0; i < M::kCount; ++i) {
+        if (!is_size(strides.data[i])) {
+          throw_range_error(env, std::string("Expected non-negative integer for maskStrides.") + kMaskNames[i]);
+        }
+        fields[i] = static_cast<size_t>(strides.data[i]);
+      }
+      m.sb = fields[M::maskSb];
+      m.sh = fields[M::maskSh];
+      m.sq = fields[M::maskSq];
+      m.len = fields[M::maskLen];
       if (m.len == 0 || m.len > past + S) {
         throw_range_error(env, "Expected mask length in [1, " + std::to_string(past + S) + "]");
       }
@@ -177,7 +189,7 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
       extent = checked_add(env, extent, checked_mul(env, B - 1, m.sb, "mask extent"), "mask extent");
       extent = checked_add(env, extent, checked_mul(env, shape_.hq - 1, m.sh, "mask extent"), "mask extent");
       extent = checked_add(env, extent, checked_mul(env, S - 1, m.sq, "mask extent"), "mask extent");
-      require_length(env, "mask", mask_length, extent);
+      check_length(env, "mask", mask_length, extent);
       job.mask_elements = extent;
     }
     return job;
@@ -202,6 +214,12 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
 
   Napi::Value forward_async(const Napi::CallbackInfo& cb);
 
+ public:
+  // Weight i (wq wk wv wo bq bk bv bo), or an empty value when absent.
+  Napi::Value weight(size_t i) const { return weights_[i].IsEmpty() ? Napi::Value() : weights_[i].Value(); }
+
+ private:
+
   attn::MhaShape shape_;
   size_t q_width_ = 0, kv_width_ = 0;
   Napi::ObjectReference weights_[8];  // wq wk wv wo bq bk bv bo; empty when absent
@@ -209,28 +227,22 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
 
 class MhaWorker : public PoolWorker {
  public:
-  // x, the mask and y belong to the caller, who may transfer (detach) their buffers while the
-  // job runs, after which the memory is freed under the pool thread. So the job reads its own
-  // copies of x and the mask, writes its own output, and OnOK copies that into y. The layer
-  // (holding the weights) and the cache are referenced until the job settles; the weights are
-  // read in place, which is safe because lib/mha.ts hands the layer SharedArrayBuffer-backed
-  // copies, and a SharedArrayBuffer cannot be detached.
+  // x, the mask and y are secured as pool_worker.h describes; the weights must be
+  // SharedArrayBuffer-backed (every call reads them; lib/mha.ts pins them once). The layer and the
+  // cache (native memory, marked busy) are referenced until the job settles.
   MhaWorker(Napi::Env env, MhaWrap* layer, const MhaJob& job, const Napi::CallbackInfo& cb)
-      : PoolWorker(env, "attn:mhaForward"), deferred_(Napi::Promise::Deferred::New(env)), layer_(layer),
-        job_(job), x_(job.call.x, job.call.x + job.x_elements), y_(job.y_elements) {
-    job_.call.x = x_.data();
-    job_.call.y = y_.data();
-    if (job.call.mask.f32) {
-      mask_f32_.assign(job.call.mask.f32, job.call.mask.f32 + job.mask_elements);
-      job_.call.mask.f32 = mask_f32_.data();
+      : PoolWorker(env, "attn:mhaForward"), deferred_(Napi::Promise::Deferred::New(env)), layer_(layer), job_(job) {
+    static const char* const kWeightNames[8] = {"wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo"};
+    for (size_t i = 0; i < 8; ++i) {
+      const Napi::Value w = layer->weight(i);
+      if (!w.IsEmpty() && !w.IsUndefined()) arrays_.require_shared(w, kWeightNames[i]);
     }
-    if (job.call.mask.u8) {
-      mask_u8_.assign(job.call.mask.u8, job.call.mask.u8 + job.mask_elements);
-      job_.call.mask.u8 = mask_u8_.data();
-    }
-    y_ref_ = Napi::Persistent(cb[6].As<Napi::Object>());
-    if (cb[3].IsObject()) cache_ref_ = Napi::Persistent(cb[3].As<Napi::Object>());
-    layer_ref_ = Napi::Persistent(cb.This().As<Napi::Object>());
+    job_.call.x = arrays_.input(cb[0], job.call.x, job.x_elements);
+    if (job.call.mask.f32) job_.call.mask.f32 = arrays_.input(cb[4], job.call.mask.f32, job.mask_elements);
+    if (job.call.mask.u8) job_.call.mask.u8 = arrays_.input(cb[4], job.call.mask.u8, job.mask_elements);
+    job_.call.y = arrays_.output(cb[6], job.call.y, job.y_elements, "y");
+    arrays_.keep(cb[3]);
+    arrays_.keep(cb.This());
   }
 
   Napi::Promise promise() const { return deferred_.Promise(); }
@@ -243,13 +255,11 @@ class MhaWorker : public PoolWorker {
 
   void OnOK() override {
     release_cache();
-    const Napi::Value y = y_ref_.Value();
-    if (!y.IsTypedArray() || y.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-        y.As<Napi::Float32Array>().ArrayBuffer().IsDetached() || y.As<Napi::Float32Array>().ElementLength() < y_.size()) {
-      deferred_.Reject(Napi::TypeError::New(Env(), "Expected y to stay attached until forwardAsync settles").Value());
+    if (const char* lost = arrays_.commit()) {
+      deferred_.Reject(Napi::TypeError::New(Env(), std::string("Expected ") + lost +
+                                                       " to stay attached until forwardAsync settles").Value());
       return;
     }
-    if (!y_.empty()) std::memcpy(y.As<Napi::Float32Array>().Data(), y_.data(), y_.size() * sizeof(float));
     deferred_.Resolve(Env().Undefined());
   }
 
@@ -266,14 +276,12 @@ class MhaWorker : public PoolWorker {
   Napi::Promise::Deferred deferred_;
   MhaWrap* layer_;
   MhaJob job_;
-  std::vector<float> x_, y_, mask_f32_;
-  std::vector<uint8_t> mask_u8_;
-  Napi::ObjectReference y_ref_, cache_ref_, layer_ref_;
+  PoolArrays arrays_;
 };
 
 Napi::Value MhaWrap::forward_async(const Napi::CallbackInfo& cb) {
   const MhaJob job = prepare(cb);
-  auto* worker = new MhaWorker(cb.Env(), this, job, cb);
+  auto* worker = new MhaWorker(cb.Env(), this, job, cb);  // throws (before queueing) on unshared weights
   if (job.cache_wrap) job.cache_wrap->set_busy(true);
   const Napi::Promise promise = worker->promise();
   worker->Queue();

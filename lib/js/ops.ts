@@ -1,17 +1,22 @@
-// The elementwise and per-row pieces of a GPT-2 block: embedding lookup, LayerNorm, GELU and the
-// residual add. Each is O(rows * width), small next to the matmuls around it, so one readable
-// float32 implementation (float64 accumulators) serves both backends.
+// The elementwise and per-row model ops (lib/backend.ts: embed, layerNorm, geluTanh, addInPlace).
+// Each is O(rows * width), small next to the matmuls around it: one readable float32
+// implementation (float64 accumulators) that the native backend shares until it has kernels.
 // Shapes: x is (rows, width) row-major; rows = batch * sequence.
 
 /**
- * out[r] = wte[tokens[r]] + wpe[positions[r]].
+ * out[r] = wte[tokens[r]] + wpe[positions[r]] (or wte[tokens[r]] alone when wpe is null).
  * @param wte (vocab, width) token embeddings
- * @param wpe (n_positions, width) position embeddings
+ * @param wpe (n_positions, width) learned position embeddings, or null (rotary models)
  */
-export function embed(wte: Float32Array, wpe: Float32Array, width: number, tokens: ArrayLike<number>,
+export function embed(wte: Float32Array, wpe: Float32Array | null, width: number, tokens: ArrayLike<number>,
   positions: ArrayLike<number>, out: Float32Array): void {
   for (let r = 0; r < tokens.length; r++) {
-    const t = tokens[r] * width, p = positions[r] * width, o = r * width;
+    const t = tokens[r] * width, o = r * width;
+    if (wpe === null) {
+      out.set(wte.subarray(t, t + width), o);
+      continue;
+    }
+    const p = positions[r] * width;
     for (let i = 0; i < width; i++) out[o + i] = wte[t + i] + wpe[p + i];
   }
 }

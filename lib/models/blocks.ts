@@ -1,0 +1,124 @@
+// The shared building blocks of decoder-only transformers. An architecture is a composition of
+// these (lib/gpt/model.ts builds GPT-2 from them); a new one adds the blocks it lacks here (a
+// norm, an MLP, a position scheme) and composes, instead of copying a model. Every block runs on
+// the backend it was built with. Activations are (rows, width) row-major Float32Arrays, rows = B*S.
+import type { Backend } from '../backend';
+import type { KVCache } from '../kv-cache';
+import { MultiHeadAttention } from '../mha';
+import { planMatmul } from '../validate';
+
+/** A per-row normalisation: out = norm(x) row by row. */
+export interface Norm {
+  forward(x: Float32Array, rows: number, out: Float32Array): void;
+}
+
+/** A position-wise feed-forward network: (rows, width) -> (rows, width), a new array. */
+export interface Mlp {
+  forward(h: Float32Array, rows: number): Float32Array;
+}
+
+/** y = x W + b with W of dims [inF, outF] (GPT-2's Conv1D layout). */
+export class Linear {
+  constructor(
+    private readonly ops: Backend,
+    readonly weight: Float32Array,
+    readonly bias: Float32Array | null,
+    readonly inF: number,
+    readonly outF: number,
+  ) {}
+
+  forward(x: Float32Array, rows: number): Float32Array {
+    const out = new Float32Array(rows * this.outF);
+    this.ops.matmul(planMatmul([rows, this.inF], [this.inF, this.outF], false, false), x, this.weight, this.bias, out);
+    return out;
+  }
+}
+
+/** torch.nn.LayerNorm over the last dim, with gain and shift. */
+export class LayerNorm implements Norm {
+  constructor(
+    private readonly ops: Backend,
+    readonly gamma: Float32Array,
+    readonly beta: Float32Array,
+    readonly eps: number,
+  ) {}
+
+  forward(x: Float32Array, rows: number, out: Float32Array): void {
+    this.ops.layerNorm(x, rows, this.gamma.length, this.gamma, this.beta, this.eps, out);
+  }
+}
+
+/** fc -> GELU (tanh approximation) -> proj: GPT-2's MLP. */
+export class GeluMlp implements Mlp {
+  constructor(
+    private readonly ops: Backend,
+    readonly fc: Linear,
+    readonly proj: Linear,
+  ) {}
+
+  forward(h: Float32Array, rows: number): Float32Array {
+    const f = this.fc.forward(h, rows);
+    this.ops.geluTanh(f);
+    return this.proj.forward(f, rows);
+  }
+}
+
+/** Token embeddings plus, for models with learned positions, position embeddings. */
+export class Embedding {
+  constructor(
+    private readonly ops: Backend,
+    readonly tokens: Float32Array,
+    readonly positions: Float32Array | null,
+    readonly width: number,
+  ) {}
+
+  /** Rows for B sequences of S tokens whose first token sits at position `start`. */
+  forward(tokens: ArrayLike<number>, B: number, S: number, start: number): Float32Array {
+    const positions = new Int32Array(B * S);
+    for (let r = 0; r < B * S; r++) positions[r] = start + (r % S);
+    const x = new Float32Array(B * S * this.width);
+    this.ops.embed(this.tokens, this.positions, this.width, tokens, positions, x);
+    return x;
+  }
+}
+
+/**
+ * A pre-norm decoder block: x += attn(norm1(x)); x += mlp(norm2(x)). The attention layer carries
+ * the model's head layout and position scheme; with a cache it appends this call's keys/values.
+ */
+export class PreNormBlock {
+  constructor(
+    private readonly ops: Backend,
+    readonly norm1: Norm,
+    readonly attn: MultiHeadAttention,
+    readonly norm2: Norm,
+    readonly mlp: Mlp,
+  ) {}
+
+  /** Runs on x (B*S rows of width) in place. */
+  forward(x: Float32Array, B: number, S: number, width: number, cache: KVCache | null): void {
+    const rows = B * S;
+    const h = new Float32Array(rows * width);
+    this.norm1.forward(x, rows, h);
+    const a = this.attn.forward({ data: h, dims: [B, S, width] }, cache ? { cache } : undefined);
+    this.ops.addInPlace(x, a.data);
+    this.norm2.forward(x, rows, h);
+    this.ops.addInPlace(x, this.mlp.forward(h, rows));
+  }
+}
+
+/** The final norm and the LM head: logits = norm(x) @ head, head of dims [width, vocab]. */
+export class LmHead {
+  constructor(
+    readonly norm: Norm,
+    readonly head: Linear,
+  ) {}
+
+  /** Logits of `rows` rows of x starting at row `from`: (rows, vocab). */
+  forward(x: Float32Array, from: number, rows: number): Float32Array {
+    const width = this.head.inF;
+    const h = new Float32Array(rows * width);
+    this.norm.forward(x.subarray(from * width, (from + rows) * width), rows, h);
+    return this.head.forward(h, rows);
+  }
+}

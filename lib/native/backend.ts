@@ -1,0 +1,38 @@
+// The native backend: forwards validated plans to the addon, encoding parameter structs through
+// ./wire.ts. No math and no shape logic here.
+import type { Backend, KVStore } from '../backend';
+import { addInPlace, embed, geluTanh, layerNorm } from '../js/ops';
+import type { Binding, NativeKVCache } from './binding';
+import { createWire } from './wire';
+
+export function createNativeBackend(binding: Binding): Backend {
+  const wire = createWire(binding.wire);
+  // The facade only hands a native layer a cache made by this backend (validateMhaForward).
+  const nativeCache = (cache: KVStore | null) => cache as NativeKVCache | null;
+  return {
+    name: 'native',
+    dot: (a, b) => binding.dot(a, b),
+    matmul: (plan, a, b, bias, out) =>
+      binding.matmul(a, b, bias, out, plan.m, plan.k, plan.n, plan.transA, plan.transB, wire.matmulBatch(plan)),
+    attention: (plan, q, k, v, y, qkOut) =>
+      binding.attention(q, k, v, y, plan.mask?.data ?? null, plan.kvValid, plan.causalOffset, qkOut, wire.attention(plan)),
+    attentionAsync: (plan, q, k, v, y, qkOut) =>
+      binding.attentionAsync(q, k, v, y, plan.mask?.data ?? null, plan.kvValid, plan.causalOffset, qkOut, wire.attention(plan)),
+    createKVCache: (c) => new binding.KVCache(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen),
+    createMha(plan, w) {
+      const layer = new binding.MultiHeadAttention(wire.mha(plan), w.wq, w.wk, w.wv, w.wo, w.bq, w.bk, w.bv, w.bo);
+      return {
+        forward: (call, x, cache, y) =>
+          layer.forward(x, call.B, call.S, nativeCache(cache), call.mask?.data ?? null, wire.mask(call.mask), y),
+        forwardAsync: (call, x, cache, y) =>
+          layer.forwardAsync(x, call.B, call.S, nativeCache(cache), call.mask?.data ?? null, wire.mask(call.mask), y),
+      };
+    },
+    // The per-row model ops are O(rows * width), small next to the matmuls around them: until they
+    // have kernels, both backends run the same float32 loops (lib/js/ops.ts).
+    embed,
+    layerNorm,
+    geluTanh,
+    addInPlace,
+  };
+}

@@ -1,0 +1,78 @@
+// The whole surface of the native addon, typed once. Nothing outside lib/native/ calls it: the
+// native backend (./backend.ts) is the only user, and it passes validated plans only. Every
+// function here still re-checks its sizes in C++ (native/binding/), so a wrong call throws rather
+// than reading out of bounds. Parameter structs cross as Float64Arrays whose field names the addon
+// itself lists in `wire` (native/binding/wire.h); ./wire.ts encodes them by name.
+
+/** Field names of each parameter struct, in index order. */
+export interface WireLayout {
+  readonly attention: readonly string[];
+  readonly mha: readonly string[];
+  readonly mask: readonly string[];
+}
+
+export interface NativeInfo {
+  /** The kernel set in use. */
+  isa: string;
+  /** Kernel sets this CPU can run, best first. */
+  isas: string[];
+  threads: number;
+  /** 'openmp' or 'threads' (a build without OpenMP); absent in older builds. */
+  threading?: string;
+  /** Why NODE_ATTENTION_SIMD was ignored, or null. */
+  simdError?: string | null;
+}
+
+/** native/binding/kv_cache_wrap.cc: [batch, numKVHeads, maxSeqLen, headDim] keys and values. */
+export interface NativeKVCache {
+  readonly length: number;
+  readonly disposed: boolean;
+  reset(): void;
+  truncate(n: number): void;
+  /** Copies positions [0, length) as [batch, numKVHeads, length, headDim]. */
+  read(keysOut: Float32Array, valuesOut: Float32Array): void;
+  dispose(): void;
+}
+
+type Mask = Float32Array | Uint8Array | null;
+
+/** native/binding/mha_binding.cc: one attention layer, projections included, in one call. */
+export interface NativeMha {
+  forward(x: Float32Array, B: number, S: number, cache: NativeKVCache | null, mask: Mask,
+    maskStrides: Float64Array | null, y: Float32Array): void;
+  forwardAsync(x: Float32Array, B: number, S: number, cache: NativeKVCache | null, mask: Mask,
+    maskStrides: Float64Array | null, y: Float32Array): Promise<void>;
+}
+
+export interface Binding {
+  readonly wire: WireLayout;
+  info(): NativeInfo;
+  setNumThreads(n: number): void;
+  selectIsa(isa: string): boolean;
+
+  // native/binding/matmul_binding.cc
+  dot(a: Float32Array, b: Float32Array): number;
+  /** batch: [batchDims, aBatchStrides, bBatchStrides] of r leading dims each, or undefined. */
+  matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array,
+    m: number, k: number, n: number, transA: boolean, transB: boolean, batch?: Float64Array): void;
+
+  // native/binding/attention_binding.cc; params is the `wire.attention` struct.
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array, mask: Mask,
+    kvValid: Int32Array | null, causalOffset: Int32Array | null, qkOut: Float32Array | null, params: Float64Array): void;
+  attentionAsync(q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array, mask: Mask,
+    kvValid: Int32Array | null, causalOffset: Int32Array | null, qkOut: Float32Array | null, params: Float64Array): Promise<void>;
+
+  KVCache: new (batch: number, numKVHeads: number, headDim: number, maxSeqLen: number) => NativeKVCache;
+  /** params is the `wire.mha` struct; absent weights are null. */
+  MultiHeadAttention: new (params: Float64Array, wq: Float32Array, wk: Float32Array, wv: Float32Array,
+    wo: Float32Array | null, bq: Float32Array | null, bk: Float32Array | null, bv: Float32Array | null,
+    bo: Float32Array | null) => NativeMha;
+
+  // Diagnostics (underscore: not re-exported by the package). Each bounds its own work.
+  /** x <- exp(x - max) with the active kernel set; returns the sum. */
+  _vecExpsum(x: Float32Array, max: number): number;
+  /** FMA peak: threads in [1, CPU count], seconds per trial in [0.001, 1]. */
+  _probePeak(threads: number, seconds: number): { gflops: number; kernel: string; threads: number };
+  /** Read bandwidth: threads in [1, CPU count], bytes in [1 MiB, 4 GiB]. */
+  _probeBandwidth(threads: number, bytes: number): { gbps: number; bytes: number; threads: number };
+}

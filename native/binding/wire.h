@@ -1,0 +1,37 @@
+// The parameter structs that cross N-API as one Float64Array each. Every field is named once,
+// here (an X-macro gives both the index enum the decoders use and the name list the addon exports
+// as `binding.wire`); lib/native/wire.ts builds its encoders from that list by name, so the JS
+// and C++ sides cannot disagree on an index.
+#pragma once
+#include <cstddef>
+
+namespace attn_binding {
+
+// attention(): sizes, element strides of the (b, h, t, d) views, the mask view, the scalars.
+#define ATTN_WIRE_ATTENTION(X)                                                                       \
+  X(B) X(Hq) X(Hkv) X(Sq) X(Skv) X(D) X(Dv) X(qSb) X(qSh) X(qSt) X(kSb) X(kSh) X(kSt) X(vSb) X(vSh) \
+  X(vSt) X(ySb) X(ySh) X(ySt) X(maskSb) X(maskSh) X(maskSq) X(maskLen) X(scale) X(softcap)         \
+  X(causal) X(qkMode)
+
+// new MultiHeadAttention(): the layer's sizes and options.
+#define ATTN_WIRE_MHA(X) X(dIn) X(dOut) X(numHeads) X(numKVHeads) X(headDim) X(causal) X(scale)
+
+// MultiHeadAttention.forward(): the mask view over (B, numHeads, S, maskLen).
+#define ATTN_WIRE_MASK(X) X(maskSb) X(maskSh) X(maskSq) X(maskLen)
+
+#define ATTN_WIRE_ENUM(name) name,
+#define ATTN_WIRE_NAME(name) #name,
+
+namespace wire {
+namespace attention {
+enum Field : size_t { ATTN_WIRE_ATTENTION(ATTN_WIRE_ENUM) kCount };
+}
+namespace mha {
+enum Field : size_t { ATTN_WIRE_MHA(ATTN_WIRE_ENUM) kCount };
+}
+namespace mask {
+enum Field : size_t { ATTN_WIRE_MASK(ATTN_WIRE_ENUM) kCount };
+}
+}  // namespace wire
+
+}  // namespace attn_binding
