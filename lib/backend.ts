@@ -3,6 +3,7 @@
 // preallocated outputs, and is the only code that knows how the work is done (lib/js/ in
 // JavaScript, lib/native/ through the addon). Objects that hold backend state (KV caches, layers)
 // are made by the backend active when they are created and keep it for life.
+import { availableParallelism } from 'node:os';
 import { rangeError, typeError } from './errors';
 import { jsBackend } from './js';
 import { loaded } from './native/load';
@@ -60,19 +61,46 @@ const nativeBackend: Backend | null = loaded.binding ? createNativeBackend(loade
 
 let active: Backend = nativeBackend ?? jsBackend;
 let forcedReason: string | null = null;
+// Whether the first call that uses a backend still has to warn about a JS fallback nobody asked for.
+let fallbackUnannounced = nativeBackend === null;
 
-const requested = process.env.NODE_ATTENTION_BACKEND;
-if (requested === 'js') {
-  active = jsBackend;
-  forcedReason = 'NODE_ATTENTION_BACKEND=js selected the JS backend.';
-} else if (requested === 'native') {
-  if (!nativeBackend) throw new Error(`NODE_ATTENTION_BACKEND=native was requested but ${loaded.error}`);
-} else if (requested !== undefined && requested !== '') {
-  throw rangeError('NODE_ATTENTION_BACKEND', "'native' or 'js'", JSON.stringify(requested));
+function warnOnce(message: string, code: string): void {
+  process.emitWarning(message, { code });
+}
+
+/** NODE_ATTENTION_BACKEND, read once at load: any case; a wrong value warns and keeps the default. */
+function applyBackendEnv(): void {
+  const raw = process.env.NODE_ATTENTION_BACKEND;
+  if (raw === undefined || raw.trim() === '') return;
+  const requested = raw.trim().toLowerCase();
+  if (requested === 'js') {
+    active = jsBackend;
+    forcedReason = 'NODE_ATTENTION_BACKEND=js selected the JS backend.';
+    fallbackUnannounced = false;
+  } else if (requested === 'native') {
+    if (!nativeBackend) throw new Error(`NODE_ATTENTION_BACKEND=native was requested but ${loaded.error}`);
+  } else {
+    warnOnce(`NODE_ATTENTION_BACKEND=${JSON.stringify(raw)} is not 'native' or 'js' (any case); it is ignored and the ${active.name} backend is in use.`,
+      'NODE_ATTENTION_BAD_ENV');
+  }
+}
+applyBackendEnv();
+
+/**
+ * Tells the user, once, that calls are served by the (5-50x slower) JS backend because the addon
+ * did not load, with the reason and the fix. Choosing JS first (NODE_ATTENTION_BACKEND=js or
+ * useBackend('js')) silences it.
+ */
+function announceFallback(): void {
+  fallbackUnannounced = false;
+  warnOnce(`${loaded.error}
+Set NODE_ATTENTION_BACKEND=js or call useBackend('js') first to choose the JS backend without this warning.`,
+    'NODE_ATTENTION_JS_FALLBACK');
 }
 
 /** The backend that serves calls now. */
 export function current(): Backend {
+  if (fallbackUnannounced) announceFallback();
   return active;
 }
 
@@ -93,6 +121,7 @@ export function useBackend(name: BackendName): void {
   if (name !== 'js' && name !== 'native') throw typeError('name', "'native' or 'js'", name);
   active = backendNamed(name);
   forcedReason = null;
+  if (name === 'js') fallbackUnannounced = false;
 }
 
 /** The native backend's availability, the kernels in use and the thread count. */
@@ -111,11 +140,15 @@ export function backendInfo(): BackendInfo {
   };
 }
 
-/** Sets the number of threads the native kernels use (default: all CPUs). */
+/**
+ * Sets the number of threads the native kernels use (default: all CPUs). More threads than CPUs
+ * would only time-slice the same cores, so n is clamped to `os.availableParallelism()`;
+ * getNumThreads() reports the count in use.
+ */
 export function setNumThreads(n: number): void {
   if (typeof n !== 'number') throw typeError('n', 'a positive integer', n);
   if (!Number.isInteger(n) || n < 1 || n > 4096) throw rangeError('n', 'an integer in [1, 4096]', String(n));
-  loaded.binding?.setNumThreads(n);
+  loaded.binding?.setNumThreads(Math.min(n, availableParallelism()));
 }
 
 /** The number of threads the native kernels use (1 when the addon is not loaded). */
