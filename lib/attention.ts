@@ -1,20 +1,18 @@
 // attention / attentionAsync: the ONNX Attention operator (opset 23/24). Validates once, builds the
 // present key/value when a past is given (so the backend always sees every key in one buffer),
-// allocates the outputs on the calling thread, then runs the active backend.
+// then runs the active backend (into outputs allocated here, or created by the async job).
 import { current } from './backend';
 import { withCallSite } from './errors';
 import type { AttentionOptions, AttentionResult, Tensor } from './types';
 import { validateAttention, type AttentionPlan } from './validate-attention';
 
-interface Call {
+interface Inputs {
   plan: AttentionPlan;
   q: Float32Array;
   /** The keys/values the backend reads: the present buffers when a past is given, else k/v. */
   k: Float32Array;
   v: Float32Array;
-  y: Float32Array;
-  qkOut: Float32Array | null;
-  result: AttentionResult;
+  present: Pick<AttentionResult, 'presentKey' | 'presentValue'>;
 }
 
 function size(dims: readonly number[]): number {
@@ -41,24 +39,24 @@ function concatPresent(plan: AttentionPlan, past: Float32Array, x: Float32Array,
   return out;
 }
 
-function prepare(q: unknown, k: unknown, v: unknown, opts: AttentionOptions | undefined): Call {
+function prepare(q: unknown, k: unknown, v: unknown, opts: AttentionOptions | undefined): Inputs {
   const checked = validateAttention(q, k, v, opts);
   const { plan } = checked;
-  const y = new Float32Array(size(plan.yDims));
-  const result: AttentionResult = { y: { data: y, dims: [...plan.yDims] } };
-  let keys = checked.k, values = checked.v;
-  if (checked.pastKey && checked.pastValue && plan.presentKeyDims && plan.presentValueDims) {
-    keys = concatPresent(plan, checked.pastKey, checked.k, plan.D);
-    values = concatPresent(plan, checked.pastValue, checked.v, plan.Dv);
-    result.presentKey = { data: keys, dims: [...plan.presentKeyDims] };
-    result.presentValue = { data: values, dims: [...plan.presentValueDims] };
+  if (!checked.pastKey || !checked.pastValue || !plan.presentKeyDims || !plan.presentValueDims) {
+    return { plan, q: checked.q, k: checked.k, v: checked.v, present: {} };
   }
-  let qkOut: Float32Array | null = null;
-  if (plan.qkDims) {
-    qkOut = new Float32Array(size(plan.qkDims));
-    result.qkMatmulOutput = { data: qkOut, dims: [...plan.qkDims] };
-  }
-  return { plan, q: checked.q, k: keys, v: values, y, qkOut, result };
+  const keys = concatPresent(plan, checked.pastKey, checked.k, plan.D);
+  const values = concatPresent(plan, checked.pastValue, checked.v, plan.Dv);
+  return {
+    plan, q: checked.q, k: keys, v: values,
+    present: { presentKey: { data: keys, dims: [...plan.presentKeyDims] }, presentValue: { data: values, dims: [...plan.presentValueDims] } },
+  };
+}
+
+function result(plan: AttentionPlan, present: Inputs['present'], y: Float32Array, qkOut: Float32Array | null): AttentionResult {
+  const out: AttentionResult = { y: { data: y, dims: [...plan.yDims] }, ...present };
+  if (qkOut && plan.qkDims) out.qkMatmulOutput = { data: qkOut, dims: [...plan.qkDims] };
+  return out;
 }
 
 /**
@@ -77,15 +75,17 @@ function prepare(q: unknown, k: unknown, v: unknown, opts: AttentionOptions | un
  *   { isCausal: true });   // GQA: each kv head serves 4 query heads; y.dims is [1, 32, 128, 64]
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): AttentionResult {
-  const call = prepare(q, k, v, opts);
-  current().attention(call.plan, call.q, call.k, call.v, call.y, call.qkOut);
-  return call.result;
+  const { plan, q: qd, k: kd, v: vd, present } = prepare(q, k, v, opts);
+  const y = new Float32Array(size(plan.yDims));
+  const qkOut = plan.qkDims ? new Float32Array(size(plan.qkDims)) : null;
+  current().attention(plan, qd, kd, vd, y, qkOut);
+  return result(plan, present, y, qkOut);
 }
 
 /**
  * attention() off the JS thread: the native backend runs on the libuv thread pool, so the event
- * loop keeps turning. Outputs are allocated before the work is queued; the job reads copies of the
- * inputs (unless a SharedArrayBuffer backs them), so they may be reused at once. The JS backend cannot leave the event loop: it computes on
+ * loop keeps turning. The job reads copies of the inputs (unless a SharedArrayBuffer backs them),
+ * so they may be reused at once, and creates the outputs it resolves with. The JS backend cannot leave the event loop: it computes on
  * this thread and then resolves. Argument errors reject the promise (never throw).
  * @param q see attention()
  * @param k see attention()
@@ -94,7 +94,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptio
  * @example const { y } = await attentionAsync(q, k, v, { isCausal: true });
  */
 export async function attentionAsync(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): Promise<AttentionResult> {
-  const call = prepare(q, k, v, opts);
-  await withCallSite(() => current().attentionAsync(call.plan, call.q, call.k, call.v, call.y, call.qkOut));
-  return call.result;
+  const { plan, q: qd, k: kd, v: vd, present } = prepare(q, k, v, opts);
+  const { y, qkOut } = await withCallSite(() => current().attentionAsync(plan, qd, kd, vd));
+  return result(plan, present, y, qkOut);
 }

@@ -13,6 +13,12 @@ import type { MatmulPlan } from './validate';
 import type { AttentionPlan } from './validate-attention';
 import type { BackendInfo, BackendName } from './types';
 
+/** What an async attention computes: y, and qkOut when the plan has a qkMode. */
+export interface AttentionOutputs {
+  y: Float32Array;
+  qkOut: Float32Array | null;
+}
+
 /** A backend's KV cache storage: [batch, numKVHeads, maxSeqLen, headDim] keys and values. */
 export interface KVStore {
   readonly length: number;
@@ -28,8 +34,11 @@ export interface KVStore {
 export interface MhaKernel {
   /** x [B, S, dIn] -> y [B, S, dOut]; with a cache (of the same backend), appends S positions to it. */
   forward(call: MhaCallPlan, x: Float32Array, cache: KVStore | null, y: Float32Array): void;
-  /** forward() off the JS thread where the backend can (native: libuv pool; buffer safety: native/binding/pool_worker.h). */
-  forwardAsync(call: MhaCallPlan, x: Float32Array, cache: KVStore | null, y: Float32Array): Promise<void>;
+  /**
+   * forward() off the JS thread where the backend can (native: libuv pool), into a y it creates
+   * (buffer safety: native/binding/pool_worker.h).
+   */
+  forwardAsync(call: MhaCallPlan, x: Float32Array, cache: KVStore | null): Promise<Float32Array>;
 }
 
 /** What every backend implements. Arguments are already validated; outputs are preallocated. */
@@ -39,8 +48,11 @@ export interface Backend {
   matmul(plan: MatmulPlan, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array): void;
   /** k/v hold every key (the present buffers when a past was given); y and qkOut are written. */
   attention(plan: AttentionPlan, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array, qkOut: Float32Array | null): void;
-  /** attention() off the JS thread where the backend can (native: libuv pool; buffer safety: native/binding/pool_worker.h). */
-  attentionAsync(plan: AttentionPlan, q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array, qkOut: Float32Array | null): Promise<void>;
+  /**
+   * attention() off the JS thread where the backend can (native: libuv pool), into outputs it
+   * creates: y, and qkOut when the plan asks for it (buffer safety: native/binding/pool_worker.h).
+   */
+  attentionAsync(plan: AttentionPlan, q: Float32Array, k: Float32Array, v: Float32Array): Promise<AttentionOutputs>;
   /** Allocates a cache in full; throws when it cannot (the facade turns that into a RangeError). */
   createKVCache(config: KVCacheConfig): KVStore;
   /** A layer over weights that no caller can detach (the facade's pinned copies). */

@@ -22,7 +22,6 @@ export interface MultiHeadAttentionForwardOptions {
 interface Call {
   plan: MhaCallPlan;
   x: Float32Array;
-  y: Float32Array;
   cache: KVCache | null;
 }
 
@@ -85,7 +84,7 @@ export class MultiHeadAttention {
     if (given !== undefined && !(given instanceof KVCache)) throw typeError('opts.cache', 'a KVCache', given);
     const cache = given ?? null;
     const { call, x: data } = validateMhaForward(this.#plan, this.backend, x, opts, cache && cacheState(cache));
-    return { plan: call, x: data, y: new Float32Array(call.B * call.S * this.#plan.dOut), cache };
+    return { plan: call, x: data, cache };
   }
 
   /**
@@ -98,8 +97,9 @@ export class MultiHeadAttention {
    */
   forward(x: Tensor, opts?: MultiHeadAttentionForwardOptions): Tensor {
     const c = this.#prepare(x, opts);
-    this.#kernel.forward(c.plan, c.x, c.cache && cacheStore(c.cache), c.y);
-    return { data: c.y, dims: [...c.plan.outDims] };
+    const y = new Float32Array(c.plan.B * c.plan.S * this.#plan.dOut);
+    this.#kernel.forward(c.plan, c.x, c.cache && cacheStore(c.cache), y);
+    return { data: y, dims: [...c.plan.outDims] };
   }
 
   /**
@@ -114,7 +114,7 @@ export class MultiHeadAttention {
    */
   async forwardAsync(x: Tensor, opts?: MultiHeadAttentionForwardOptions): Promise<Tensor> {
     const c = this.#prepare(x, opts);
-    await withCallSite(() => this.#kernel.forwardAsync(c.plan, c.x, c.cache && cacheStore(c.cache), c.y));
-    return { data: c.y, dims: [...c.plan.outDims] };
+    const y = await withCallSite(() => this.#kernel.forwardAsync(c.plan, c.x, c.cache && cacheStore(c.cache)));
+    return { data: y, dims: [...c.plan.outDims] };
   }
 }

@@ -12,7 +12,7 @@ import { expectClose } from './helpers/oracle';
 
 type Raw = Binding & {
   attention(...args: unknown[]): void;
-  attentionAsync(...args: unknown[]): Promise<void>;
+  attentionAsync(...args: unknown[]): Promise<{ y: Float32Array; qkOut: Float32Array | null }>;
   _vecExpsum(x: Float32Array, max: number): number;
 };
 const raw = loaded.binding as Raw | null;
@@ -223,9 +223,15 @@ describe.skipIf(!raw)('attention binding: raw calls are re-checked', () => {
     return args(p);
   };
 
+  // attentionAsync takes the same arguments without the outputs y and qkOut, which it creates.
+  const asyncArgs = (call: unknown[]) => [call[0], call[1], call[2], call[4], call[5], call[6], call[8]];
+
   it('accepts the valid call (sync and async)', async () => {
-    expect(addon.attention(...args())).toBeUndefined();
-    await expect(addon.attentionAsync(...args())).resolves.toBeUndefined();
+    const sync = args();
+    expect(addon.attention(...sync)).toBeUndefined();
+    const out = await addon.attentionAsync(...asyncArgs(args()));
+    expect(out.y).toEqual(sync[3]);
+    expect(out.qkOut).toBeNull();
   });
 
   it('throws RangeError for sizes and strides that reach past an array, and TypeError for wrong kinds', async () => {
@@ -247,6 +253,9 @@ describe.skipIf(!raw)('attention binding: raw calls are re-checked', () => {
       [[...args().slice(0, 5), Int32Array.of(1, 2), ...args().slice(6)], RangeError], // kvValid length
       [[...args().slice(0, 5), Int32Array.of(5), ...args().slice(6)], RangeError], // kvValid > Skv
       [[...args().slice(0, 6), Int32Array.of(0, 0), ...args().slice(7)], RangeError], // causalOffset length
+    ];
+    // Cases about the caller's y or qkOut arrays: the async form has none.
+    const syncOnly: [unknown[], ErrorConstructor][] = [
       [[...args().slice(0, 7), new Float32Array(24), base()], TypeError], // qkOut with qkMode -1
     ];
     const maskP = base();
@@ -256,11 +265,14 @@ describe.skipIf(!raw)('attention binding: raw calls are re-checked', () => {
     bad.push([[...args().slice(0, 4), new Float32Array(40), null, null, null, maskP], RangeError]); // mask_len > Skv
     const qk = base();
     qk[26] = 3;
-    bad.push([[...args().slice(0, 7), new Float32Array(23), qk], RangeError]); // qkOut needs 24
+    syncOnly.push([[...args().slice(0, 7), new Float32Array(23), qk], RangeError]); // qkOut needs 24
     for (const [call, kind] of bad) {
       expect(() => addon.attention(...call)).toThrow(kind);
-      await expect(addon.attentionAsync(...call)).rejects.toThrow(kind);
+      await expect(addon.attentionAsync(...asyncArgs(call))).rejects.toThrow(kind);
     }
+    for (const [call, kind] of syncOnly) expect(() => addon.attention(...call)).toThrow(kind);
+    const withQk = await addon.attentionAsync(...asyncArgs(args(qk)));
+    expect(withQk.qkOut).toHaveLength(24);
   });
 
   it('rejects an output that overlaps an input', () => {

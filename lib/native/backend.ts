@@ -16,16 +16,16 @@ export function createNativeBackend(binding: Binding): Backend {
       binding.matmul(a, b, bias, out, plan.m, plan.k, plan.n, plan.transA, plan.transB, wire.matmulBatch(plan)),
     attention: (plan, q, k, v, y, qkOut) =>
       binding.attention(q, k, v, y, plan.mask?.data ?? null, plan.kvValid, plan.causalOffset, qkOut, wire.attention(plan)),
-    attentionAsync: (plan, q, k, v, y, qkOut) =>
-      binding.attentionAsync(q, k, v, y, plan.mask?.data ?? null, plan.kvValid, plan.causalOffset, qkOut, wire.attention(plan)),
+    attentionAsync: (plan, q, k, v) =>
+      binding.attentionAsync(q, k, v, plan.mask?.data ?? null, plan.kvValid, plan.causalOffset, wire.attention(plan)),
     createKVCache: (c) => new binding.KVCache(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen),
     createMha(plan, w) {
       const layer = new binding.MultiHeadAttention(wire.mha(plan), w.wq, w.wk, w.wv, w.wo, w.bq, w.bk, w.bv, w.bo);
       return {
         forward: (call, x, cache, y) =>
           layer.forward(x, call.B, call.S, nativeCache(cache), call.mask?.data ?? null, wire.mask(call.mask), y),
-        forwardAsync: (call, x, cache, y) =>
-          layer.forwardAsync(x, call.B, call.S, nativeCache(cache), call.mask?.data ?? null, wire.mask(call.mask), y),
+        forwardAsync: (call, x, cache) =>
+          layer.forwardAsync(x, call.B, call.S, nativeCache(cache), call.mask?.data ?? null, wire.mask(call.mask)),
       };
     },
     // The per-row model ops are O(rows * width), small next to the matmuls around them: until they

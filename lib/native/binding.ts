@@ -40,8 +40,9 @@ type Mask = Float32Array | Uint8Array | null;
 export interface NativeMha {
   forward(x: Float32Array, B: number, S: number, cache: NativeKVCache | null, mask: Mask,
     maskStrides: Float64Array | null, y: Float32Array): void;
+  /** Computes into a y it creates (native/binding/pool_worker.h), resolved when done. */
   forwardAsync(x: Float32Array, B: number, S: number, cache: NativeKVCache | null, mask: Mask,
-    maskStrides: Float64Array | null, y: Float32Array): Promise<void>;
+    maskStrides: Float64Array | null): Promise<Float32Array>;
 }
 
 export interface Binding {
@@ -59,8 +60,9 @@ export interface Binding {
   // native/binding/attention_binding.cc; params is the `wire.attention` struct.
   attention(q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array, mask: Mask,
     kvValid: Int32Array | null, causalOffset: Int32Array | null, qkOut: Float32Array | null, params: Float64Array): void;
-  attentionAsync(q: Float32Array, k: Float32Array, v: Float32Array, y: Float32Array, mask: Mask,
-    kvValid: Int32Array | null, causalOffset: Int32Array | null, qkOut: Float32Array | null, params: Float64Array): Promise<void>;
+  /** Computes into a y (and a qkOut when params.qkMode >= 0) it creates, resolved when done. */
+  attentionAsync(q: Float32Array, k: Float32Array, v: Float32Array, mask: Mask, kvValid: Int32Array | null,
+    causalOffset: Int32Array | null, params: Float64Array): Promise<{ y: Float32Array; qkOut: Float32Array | null }>;
 
   KVCache: new (batch: number, numKVHeads: number, headDim: number, maxSeqLen: number) => NativeKVCache;
   /** params is the `wire.mha` struct; absent weights are null. */

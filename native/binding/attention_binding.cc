@@ -5,7 +5,8 @@
 // arguments throws a TypeError or RangeError and never reads or writes out of bounds.
 //
 //   attention(q, k, v, y, mask, kvValid, causalOffset, qkOut, params): undefined
-//   attentionAsync(...same...): Promise<undefined>, computed on the libuv pool
+//   attentionAsync(q, k, v, mask, kvValid, causalOffset, params): Promise<{ y, qkOut }>, computed on
+//     the libuv pool into arrays it creates (pool_worker.h); qkOut is null when params.qkMode is -1
 //   _vecExpsum(x, max): number (test-only: x <- exp(x - max) with the active kernel set)
 #include <napi.h>
 
@@ -80,15 +81,22 @@ struct Prepared {
   size_t q_ext = 0, k_ext = 0, v_ext = 0, y_ext = 0, mask_ext = 0, qk_ext = 0;
 };
 
-Prepared prepare(const Napi::CallbackInfo& cb) {
-  Napi::Env env = cb.Env();
+// The arguments of one call. y and qkOut are the caller's (sync), or empty values (async): then
+// prepare() only computes their extents, and the job creates them after every input is checked.
+struct CallValues {
+  Napi::Value q, k, v, y, mask, kv_valid, causal_offset, qk, params;
+};
+
+Prepared prepare(Napi::Env env, const CallValues& in) {
   Prepared out;
   attn::AttentionArgs& a = out.args;
-  const F32Span q = to_f32(cb[0], "q"), k = to_f32(cb[1], "k"), v = to_f32(cb[2], "v"), y = to_f32(cb[3], "y");
+  const F32Span q = to_f32(in.q, "q"), k = to_f32(in.k, "k"), v = to_f32(in.v, "v");
+  const bool own_outputs = in.y.IsEmpty();
+  const F32Span y = own_outputs ? F32Span{} : to_f32(in.y, "y");
 
   namespace F = wire::attention;
   static const char* const kNames[] = {ATTN_WIRE_ATTENTION(ATTN_WIRE_NAME)};
-  const F64Span params = to_f64_struct(cb[8], "params", F::kCount);
+  const F64Span params = to_f64_struct(in.params, "params", F::kCount);
   if (params.length != F::kCount) {
     throw_range_error(env, "Expected Float64Array of length " + std::to_string(F::kCount) +
                                " for params but received length " + std::to_string(params.length));
@@ -131,7 +139,7 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
   check_length(env, "q", q.length, q_ext);
   check_length(env, "k", k.length, k_ext);
   check_length(env, "v", v.length, v_ext);
-  check_length(env, "y", y.length, y_ext);
+  if (!own_outputs) check_length(env, "y", y.length, y_ext);
   if (!injective(a.B, a.Hq, a.Sq, a.Dv, a.y_sb, a.y_sh, a.y_st)) {
     throw_range_error(env, "Expected y strides that give every output element its own address");
   }
@@ -157,7 +165,7 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
   std::vector<Range> inputs = {range_of(q.data, q_ext, "q"), range_of(k.data, k_ext, "k"),
                                range_of(v.data, v_ext, "v")};
 
-  const Napi::Value mask = cb[4];
+  const Napi::Value mask = in.mask;
   if (!mask.IsNull() && !mask.IsUndefined()) {
     if (!mask.IsTypedArray()) throw_type_error(env, "Expected Float32Array, Uint8Array or null for mask");
     const napi_typedarray_type type = mask.As<Napi::TypedArray>().TypedArrayType();
@@ -185,8 +193,8 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
     out.mask_ext = m_ext;
   }
 
-  const I32Span kv_valid = to_i32_optional(cb[5], "kvValid");
-  if (!cb[5].IsNull() && !cb[5].IsUndefined()) {
+  const I32Span kv_valid = to_i32_optional(in.kv_valid, "kvValid");
+  if (!in.kv_valid.IsNull() && !in.kv_valid.IsUndefined()) {
     if (kv_valid.length != a.B) {
       throw_range_error(env, "Expected kvValid of length B = " + std::to_string(a.B) + " but received length " +
                                  std::to_string(kv_valid.length));
@@ -200,8 +208,8 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
     a.kv_valid = non_null(kv_valid.data);
     inputs.push_back(range_of(kv_valid.data, kv_valid.length, "kvValid"));
   }
-  const I32Span offsets = to_i32_optional(cb[6], "causalOffset");
-  if (!cb[6].IsNull() && !cb[6].IsUndefined()) {
+  const I32Span offsets = to_i32_optional(in.causal_offset, "causalOffset");
+  if (!in.causal_offset.IsNull() && !in.causal_offset.IsUndefined()) {
     if (offsets.length != a.B) {
       throw_range_error(env, "Expected causalOffset of length B = " + std::to_string(a.B) +
                                  " but received length " + std::to_string(offsets.length));
@@ -210,9 +218,12 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
     inputs.push_back(range_of(offsets.data, offsets.length, "causalOffset"));
   }
 
-  const F32Span qk = to_f32_optional(cb[7], "qkOut");
-  const bool has_qk = !(cb[7].IsNull() || cb[7].IsUndefined());
-  if (a.qk_mode >= 0) {
+  const F32Span qk = own_outputs ? F32Span{} : to_f32_optional(in.qk, "qkOut");
+  const bool has_qk = !own_outputs && !(in.qk.IsNull() || in.qk.IsUndefined());
+  if (a.qk_mode >= 0 && own_outputs) {
+    out.qk_ext = checked_mul(env, checked_mul(env, checked_mul(env, a.B, a.Hq, "qkOut size"), a.Sq, "qkOut size"),
+                             a.Skv, "qkOut size");
+  } else if (a.qk_mode >= 0) {
     if (!has_qk) throw_type_error(env, "Expected Float32Array for qkOut when qkMode >= 0");
     const size_t need = checked_mul(env, checked_mul(env, checked_mul(env, a.B, a.Hq, "qkOut size"), a.Sq, "qkOut size"),
                                     a.Skv, "qkOut size");
@@ -236,29 +247,31 @@ Prepared prepare(const Napi::CallbackInfo& cb) {
 }
 
 Napi::Value attention(const Napi::CallbackInfo& cb) {
-  Prepared prep = prepare(cb);
+  const Prepared prep = prepare(cb.Env(), {cb[0], cb[1], cb[2], cb[3], cb[4], cb[5], cb[6], cb[7], cb[8]});
   const attn::Status status = attn::attention(prep.args);
   if (status != attn::Status::kOk) throw Napi::Error::New(cb.Env(), attn::status_message(status));
   return cb.Env().Undefined();
 }
 
-// Runs attn::attention on the pool with its arrays secured as pool_worker.h describes; Execute
-// touches no JS.
+// Runs attn::attention on the pool with its arrays secured as pool_worker.h describes: inputs in
+// place when shared, else copied; y and qkOut created here. Execute touches no JS.
 class AttentionWorker : public PoolWorker {
  public:
-  AttentionWorker(const Napi::CallbackInfo& cb, const Prepared& prep)
-      : PoolWorker(cb.Env(), "node-attention:attention"), args_(prep.args),
-        deferred_(Napi::Promise::Deferred::New(cb.Env())) {
+  explicit AttentionWorker(const Napi::CallbackInfo& cb) : PoolWorker(cb.Env(), "node-attention:attention"),
+                                                          deferred_(Napi::Promise::Deferred::New(cb.Env())) {
+    Napi::Env env = cb.Env();
+    const Prepared prep = prepare(env, {cb[0], cb[1], cb[2], Napi::Value(), cb[3], cb[4], cb[5], Napi::Value(), cb[6]});
+    args_ = prep.args;
     attn::AttentionArgs& a = args_;
     a.q.data = arrays_.input(cb[0], a.q.data, prep.q_ext);
     a.k.data = arrays_.input(cb[1], a.k.data, prep.k_ext);
     a.v.data = arrays_.input(cb[2], a.v.data, prep.v_ext);
-    a.y = arrays_.output(cb[3], a.y, prep.y_ext, "y");
-    if (a.mask_f32) a.mask_f32 = arrays_.input(cb[4], a.mask_f32, prep.mask_ext);
-    if (a.mask_u8) a.mask_u8 = arrays_.input(cb[4], a.mask_u8, prep.mask_ext);
-    if (a.kv_valid) a.kv_valid = arrays_.input(cb[5], a.kv_valid, a.B);
-    if (a.causal_offset) a.causal_offset = arrays_.input(cb[6], a.causal_offset, a.B);
-    if (a.qk_out) a.qk_out = arrays_.output(cb[7], a.qk_out, prep.qk_ext, "qkOut");
+    if (a.mask_f32) a.mask_f32 = arrays_.input(cb[3], a.mask_f32, prep.mask_ext);
+    if (a.mask_u8) a.mask_u8 = arrays_.input(cb[3], a.mask_u8, prep.mask_ext);
+    if (a.kv_valid) a.kv_valid = arrays_.input(cb[4], a.kv_valid, a.B);
+    if (a.causal_offset) a.causal_offset = arrays_.input(cb[5], a.causal_offset, a.B);
+    a.y = non_null(arrays_.output(env, prep.y_ext, &y_));
+    if (a.qk_mode >= 0) a.qk_out = non_null(arrays_.output(env, prep.qk_ext, &qk_));
   }
 
   Napi::Promise promise() const { return deferred_.Promise(); }
@@ -269,12 +282,10 @@ class AttentionWorker : public PoolWorker {
     if (status != attn::Status::kOk) SetError(attn::status_message(status));
   }
   void OnOK() override {
-    if (const char* lost = arrays_.commit()) {
-      deferred_.Reject(Napi::TypeError::New(Env(), std::string("Expected ") + lost +
-                                                       " to stay attached until attentionAsync settles").Value());
-      return;
-    }
-    deferred_.Resolve(Env().Undefined());
+    Napi::Object result = Napi::Object::New(Env());
+    result.Set("y", y_.Value());
+    result.Set("qkOut", qk_.IsEmpty() ? Env().Null() : qk_.Value());
+    deferred_.Resolve(result);
   }
   void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
 
@@ -282,20 +293,20 @@ class AttentionWorker : public PoolWorker {
   attn::AttentionArgs args_;
   Napi::Promise::Deferred deferred_;
   PoolArrays arrays_;
+  Napi::ObjectReference y_, qk_;
 };
 
 Napi::Value attention_async(const Napi::CallbackInfo& cb) {
   Napi::Env env = cb.Env();
-  Prepared prep;
+  AttentionWorker* worker = nullptr;
   try {
-    prep = prepare(cb);
+    worker = new AttentionWorker(cb);
   } catch (const Napi::Error& error) {
     // An async function reports bad arguments through its promise, not by throwing.
     auto deferred = Napi::Promise::Deferred::New(env);
     deferred.Reject(error.Value());
     return deferred.Promise();
   }
-  auto* worker = new AttentionWorker(cb, prep);
   const Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;

@@ -3,7 +3,8 @@
 //
 //   params: the wire::mha struct (wire.h): dIn, dOut, numHeads, numKVHeads, headDim, causal, scale
 //   forward(x, B, S, cache | null, mask | null, maskStrides | null, y): undefined
-//   forwardAsync(same): Promise<undefined>, run on the libuv pool
+//   forwardAsync(x, B, S, cache | null, mask | null, maskStrides | null): Promise<Float32Array y>, run on
+//     the libuv pool into a y it creates (pool_worker.h)
 //   maskStrides: the wire::mask struct, a view over (B, numHeads, S, maskLen), maskLen <= past + S
 // (TypeScript signatures: lib/native/binding.ts.)
 //
@@ -119,17 +120,19 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
   }
 
   // Parses forward's arguments (x, B, S, cache, mask, maskStrides, y) and checks every extent.
-  MhaJob prepare(const Napi::CallbackInfo& cb) {
+  // y is the caller's array (forward) or empty (forwardAsync: the job creates it).
+  MhaJob prepare(const Napi::CallbackInfo& cb, const Napi::Value& y_value) {
     Napi::Env env = cb.Env();
     MhaJob job;
     job.weights = resolve_weights(env);
     const F32Span x = to_f32(cb[0], "x");
     const size_t B = to_size(cb[1], "B"), S = to_size(cb[2], "S");
     if (B == 0 || S == 0) throw_range_error(env, "Expected B and S >= 1");
-    const F32Span y = to_f32(cb[6], "y");
+    const F32Span y = y_value.IsEmpty() ? F32Span{} : to_f32(y_value, "y");
     const size_t rows = checked_mul(env, B, S, "B*S");
     check_length(env, "x", x.length, checked_mul(env, rows, shape_.d_in, "x size"));
-    check_length(env, "y", y.length, checked_mul(env, rows, shape_.d_out, "y size"));
+    const size_t y_size = checked_mul(env, rows, shape_.d_out, "y size");
+    if (!y_value.IsEmpty()) check_length(env, "y", y.length, y_size);
     job.call.x = x.data;
     job.call.y = y.data;
     job.x_elements = rows * shape_.d_in;
@@ -206,7 +209,7 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
 
  private:
   Napi::Value forward(const Napi::CallbackInfo& cb) {
-    const MhaJob job = prepare(cb);
+    const MhaJob job = prepare(cb, cb[6]);
     const attn::Status status = run(job);
     if (status != attn::Status::kOk) throw Napi::Error::New(cb.Env(), attn::status_message(status));
     return cb.Env().Undefined();
@@ -240,7 +243,7 @@ class MhaWorker : public PoolWorker {
     job_.call.x = arrays_.input(cb[0], job.call.x, job.x_elements);
     if (job.call.mask.f32) job_.call.mask.f32 = arrays_.input(cb[4], job.call.mask.f32, job.mask_elements);
     if (job.call.mask.u8) job_.call.mask.u8 = arrays_.input(cb[4], job.call.mask.u8, job.mask_elements);
-    job_.call.y = arrays_.output(cb[6], job.call.y, job.y_elements, "y");
+    job_.call.y = arrays_.output(env, job.y_elements, &y_);
     arrays_.keep(cb[3]);
     arrays_.keep(cb.This());
   }
@@ -255,12 +258,7 @@ class MhaWorker : public PoolWorker {
 
   void OnOK() override {
     release_cache();
-    if (const char* lost = arrays_.commit()) {
-      deferred_.Reject(Napi::TypeError::New(Env(), std::string("Expected ") + lost +
-                                                       " to stay attached until forwardAsync settles").Value());
-      return;
-    }
-    deferred_.Resolve(Env().Undefined());
+    deferred_.Resolve(y_.Value());
   }
 
   void OnError(const Napi::Error& error) override {
@@ -277,10 +275,11 @@ class MhaWorker : public PoolWorker {
   MhaWrap* layer_;
   MhaJob job_;
   PoolArrays arrays_;
+  Napi::ObjectReference y_;
 };
 
 Napi::Value MhaWrap::forward_async(const Napi::CallbackInfo& cb) {
-  const MhaJob job = prepare(cb);
+  const MhaJob job = prepare(cb, Napi::Value());
   auto* worker = new MhaWorker(cb.Env(), this, job, cb);  // throws (before queueing) on unshared weights
   if (job.cache_wrap) job.cache_wrap->set_busy(true);
   const Napi::Promise promise = worker->promise();

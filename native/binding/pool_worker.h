@@ -3,11 +3,11 @@
 //
 // A pool job runs while JS keeps going, and N-API cannot pin an ArrayBuffer: a caller may transfer
 // one away (postMessage, structuredClone with transfer) mid-job, and its memory is freed with the
-// clone. So a job only ever touches memory that cannot be detached:
-//   - arrays backed by a SharedArrayBuffer (which cannot be detached) are used in place;
-//   - any other input of the call is copied when the job is queued (PoolArrays::input);
-//   - any other output is written to a staging buffer and copied into the caller's array when the
-//     job settles, after checking that the array is still attached (PoolArrays::output/commit);
+// clone. So a job only ever touches memory that no caller can detach:
+//   - inputs backed by a SharedArrayBuffer (which cannot be detached) are used in place; any other
+//     input is copied when the job is queued (PoolArrays::input) into reused staging memory;
+//   - outputs are created by the job (PoolArrays::output) and handed to JS only when it settles,
+//     so no caller holds them while the job writes;
 //   - long-lived inputs read by every call (a layer's weights) must be SharedArrayBuffer-backed:
 //     copying them per call would cost more than the call, so the job refuses anything else
 //     (lib/mha.ts hands layers SharedArrayBuffer copies made once, at construction).
@@ -16,9 +16,10 @@
 #pragma once
 #include <napi.h>
 
+#include <cstddef>
 #include <cstring>
-#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace attn_binding {
@@ -43,12 +44,31 @@ class PoolWorker : public Napi::AsyncWorker {
 
 // True when a SharedArrayBuffer backs the typed array `value` (Node-API 8 has no direct test: the
 // buffer of a typed array is either an ArrayBuffer or a SharedArrayBuffer).
-inline bool is_shared(const Napi::Value& value) {
-  napi_value buffer;
-  if (napi_get_typedarray_info(value.Env(), value, nullptr, nullptr, nullptr, &buffer, nullptr) != napi_ok) return false;
-  bool is_array_buffer = true;
-  return napi_is_arraybuffer(value.Env(), buffer, &is_array_buffer) == napi_ok && !is_array_buffer;
-}
+bool is_shared(const Napi::Value& value);
+
+// Memory for the input copies of pool jobs. A fresh page costs a page fault on first touch, and on
+// paravirtualized hosts a fault costs microseconds: copying 48 MB of attention inputs into fresh
+// memory took 370 ms on the JS thread (the event-loop stall), into reused memory 9 ms. So released
+// blocks are kept for the next job, up to kStagingKeepBytes in all (largest first out), and large
+// blocks ask for transparent huge pages. What is kept is reported by stagingBytes().
+class StagingBlock {
+ public:
+  StagingBlock() = default;
+  explicit StagingBlock(size_t bytes);
+  StagingBlock(StagingBlock&& other) noexcept : data_(std::exchange(other.data_, nullptr)), bytes_(other.bytes_) {}
+  StagingBlock& operator=(StagingBlock&& other) noexcept;
+  StagingBlock(const StagingBlock&) = delete;
+  StagingBlock& operator=(const StagingBlock&) = delete;
+  ~StagingBlock();
+  void* data() const { return data_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Bytes of staging memory kept for reuse right now.
+size_t staging_bytes_kept();
 
 // The arrays of one pool job, secured by the policy above. Built on the JS thread; the pointers it
 // returns stay valid until the job is destroyed.
@@ -59,22 +79,19 @@ class PoolArrays {
   const T* input(const Napi::Value& array, const T* data, size_t count) {
     keep(array);
     if (data == nullptr || count == 0 || is_shared(array)) return data;
-    auto copy = std::make_unique<unsigned char[]>(count * sizeof(T));
-    std::memcpy(copy.get(), data, count * sizeof(T));
-    const T* out = reinterpret_cast<const T*>(copy.get());
-    copies_.push_back(std::move(copy));
+    StagingBlock block(count * sizeof(T));
+    std::memcpy(block.data(), data, count * sizeof(T));
+    const T* out = static_cast<const T*>(block.data());
+    copies_.push_back(std::move(block));
     return out;
   }
 
-  // `count` floats at `data`, an output the job writes: in place when shared, else a staging
-  // buffer that commit() copies into `array`.
-  float* output(const Napi::Value& array, float* data, size_t count, const char* name) {
-    keep(array);
-    if (data == nullptr || count == 0 || is_shared(array)) return data;
-    Staged staged{Napi::Persistent(array.As<Napi::Object>()), std::vector<float>(count), name};
-    float* out = staged.buffer.data();
-    staged_.push_back(std::move(staged));
-    return out;
+  // A new Float32Array of `count` elements for the job to write (zero-filled). Returns where to
+  // write; `ref` holds the array (a handle would not outlive this scope) for the settled promise.
+  float* output(Napi::Env env, size_t count, Napi::ObjectReference* ref) {
+    Napi::Float32Array array = Napi::Float32Array::New(env, count);
+    *ref = Napi::Persistent(static_cast<Napi::Object>(array));
+    return count != 0 ? array.Data() : nullptr;
   }
 
   // A long-lived input: throws TypeError unless a SharedArrayBuffer backs it.
@@ -86,30 +103,12 @@ class PoolArrays {
     keep(array);
   }
 
-  // On the JS thread once the job has run: copies staged outputs back. Returns the name of an
-  // output that was detached (or shrunk) meanwhile, or nullptr when all were written.
-  const char* commit() {
-    for (Staged& s : staged_) {
-      const Napi::Value value = s.array.Value();
-      auto array = value.As<Napi::Float32Array>();
-      if (array.ArrayBuffer().IsDetached() || array.ElementLength() < s.buffer.size()) return s.name;
-      std::memcpy(array.Data(), s.buffer.data(), s.buffer.size() * sizeof(float));
-    }
-    return nullptr;
-  }
-
   void keep(const Napi::Value& value) {
     if (value.IsObject()) refs_.push_back(Napi::Persistent(value.As<Napi::Object>()));
   }
 
  private:
-  struct Staged {
-    Napi::ObjectReference array;
-    std::vector<float> buffer;
-    const char* name;
-  };
-  std::vector<std::unique_ptr<unsigned char[]>> copies_;
-  std::vector<Staged> staged_;
+  std::vector<StagingBlock> copies_;
   std::vector<Napi::ObjectReference> refs_;
 };
 
