@@ -5,9 +5,31 @@
 //   4. text-free generation from a random GPT, tokens/s per backend
 // Run: npm run demo   (builds dist/ first)
 import { availableParallelism, loadavg } from 'node:os';
-import {
+import { parseArgs } from 'node:util';
+
+const USAGE = `Usage: node examples/demo.mjs [options]
+
+Walks through attention on real sizes, timing the native and JS backends side by side: one
+causal head, an 8-head layer, a 1-layer GPT forward pass, and KV-cached generation from a random
+GPT (the native column only when the addon loaded).
+
+Options:
+  -h, --help     print this help and exit
+`;
+try {
+  if (parseArgs({ options: { help: { type: 'boolean', short: 'h' } } }).values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+} catch (err) {
+  process.stderr.write(`${err.message}\n\n${USAGE}`);
+  process.exit(1);
+}
+
+// Imported after the arguments are read, so --help works before the package is built.
+const {
   GPT, MultiHeadAttention, attention, backendInfo, linear, matmul, useBackend,
-} from '../dist/index.mjs';
+} = await import('../dist/index.mjs');
 
 const info = backendInfo();
 const backends = info.nativeLoaded ? ['native', 'js'] : ['js'];

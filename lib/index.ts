@@ -12,7 +12,8 @@ export { SafetensorsFile, writeSafetensors, ModelFileError } from './gpt/safeten
 export type { TensorEntry, SaveDtype } from './gpt/safetensors';
 export { GPT } from './gpt/model';
 export { GPTDecoder } from './gpt/decoder';
-export type { GenerateOptions, RandomOptions, SaveOptions } from './gpt/model';
+export type { GenerateOptions, GenerationConfig, RandomOptions, SaveOptions } from './gpt/model';
 export type { GPTConfig } from './gpt/config';
+export { SUPPORTED_MODEL_TYPES } from './gpt/config';
 export { attentionHeatmapSVG } from './heatmap';
-export type { HeatmapOptions } from './heatmap';
+export type { HeatmapOptions, HeatmapScale } from './heatmap';

@@ -138,7 +138,7 @@ describe('sampling', () => {
   it('draws in proportion to softmax(logits / temperature)', () => {
     const logits = Float32Array.from([Math.log(1), Math.log(3), -Infinity, Math.log(6)]);
     const random = seededRandom(5), counts = [0, 0, 0, 0], N = 20000;
-    for (let i = 0; i < N; i++) counts[sample(logits, 0, 4, 1, 4, random)]++;
+    for (let i = 0; i < N; i++) counts[sample(logits, 0, 4, { temperature: 1, topK: 4, topP: 1, minP: 0 }, random)]++;
     // Expected 0.1, 0.3, 0, 0.6; 5 standard deviations of a binomial at N = 20000 is under 0.02.
     expect(counts[2]).toBe(0);
     [0.1, 0.3, 0, 0.6].forEach((p, i) => expect(Math.abs(counts[i] / N - p)).toBeLessThan(0.02));

@@ -18,6 +18,12 @@ export interface GPTConfig {
   layer_norm_epsilon: number;
 }
 
+/**
+ * The config.json model_type values this package loads. A folder of any other type is refused
+ * with its model_type named, before its hyperparameters are read.
+ */
+export const SUPPORTED_MODEL_TYPES: readonly string[] = Object.freeze(['gpt2']);
+
 /** The widest model accepted, a guard against a config whose sizes would exhaust memory. */
 const MAX_SIZE = 2 ** 31 - 1;
 
@@ -40,6 +46,13 @@ function positiveInteger(config: Record<string, unknown>, key: string, where: st
 export function parseConfig(value: unknown, where = 'config'): GPTConfig {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError(where, 'an object', value);
   const raw = value as Record<string, unknown>;
+  const modelType = raw.model_type;
+  if (modelType !== undefined) {
+    if (typeof modelType !== 'string') throw typeError(`${where}.model_type`, 'a string', modelType);
+    if (!SUPPORTED_MODEL_TYPES.includes(modelType)) {
+      throw rangeError(`${where}.model_type`, `a supported model_type (${SUPPORTED_MODEL_TYPES.map((t) => `'${t}'`).join(', ')})`, JSON.stringify(modelType));
+    }
+  }
   const config: GPTConfig = {
     vocab_size: positiveInteger(raw, 'vocab_size', where),
     n_positions: positiveInteger(raw, 'n_positions', where),
@@ -80,8 +93,26 @@ export function parseConfig(value: unknown, where = 'config'): GPTConfig {
   return config;
 }
 
-/** The config.json a saved model carries: enough for Hugging Face's GPT2LMHeadModel too. */
-export function configJson(config: GPTConfig): Record<string, unknown> {
+/**
+ * Checks end-of-sequence token ids: one id, a list of ids, or null for none.
+ * @param name how to name the value in errors, e.g. 'opts.eosTokenId'
+ * @returns the ids (empty for null)
+ */
+export function parseTokenIds(value: unknown, vocab: number, name: string): number[] {
+  if (value === null) return [];
+  const ids = typeof value === 'number' ? [value] : value;
+  if (!Array.isArray(ids) || !ids.every((t) => typeof t === 'number')) throw typeError(name, 'a token id, an array of token ids or null', value);
+  for (const t of ids) {
+    if (!Number.isInteger(t) || t < 0 || t >= vocab) throw rangeError(name, `token ids in [0, ${vocab})`, String(t));
+  }
+  return ids;
+}
+
+/**
+ * The config.json a saved model carries: enough for Hugging Face's GPT2LMHeadModel too.
+ * @param eosTokenId written as eos_token_id (a number when there is one) unless empty
+ */
+export function configJson(config: GPTConfig, eosTokenId: readonly number[]): Record<string, unknown> {
   return {
     architectures: ['GPT2LMHeadModel'],
     model_type: 'gpt2',
@@ -94,5 +125,6 @@ export function configJson(config: GPTConfig): Record<string, unknown> {
     n_inner: null,
     activation_function: 'gelu_new',
     layer_norm_epsilon: config.layer_norm_epsilon,
+    ...(eosTokenId.length > 0 ? { eos_token_id: eosTokenId.length === 1 ? eosTokenId[0] : [...eosTokenId] } : {}),
   };
 }

@@ -17,10 +17,10 @@ import type { BackendName, Tensor } from '../types';
 import { checkOptions, checkTensor } from '../validate';
 import { validateAttention } from '../validate-attention';
 import { readCheckpoint, writeCheckpoint } from './checkpoint';
-import { parseConfig, type GPTConfig } from './config';
+import { parseConfig, parseTokenIds, type GPTConfig } from './config';
 import { checkTokens, GPTDecoder } from './decoder';
 import type { SaveDtype } from './safetensors';
-import { argmax, sample } from './sampling';
+import { applyRepetitionPenalty, argmax, sample, type Logits, type SamplerOptions } from './sampling';
 import { expectedShapes, firstNonFinite, isIgnoredTensor, randomWeights } from './weights';
 
 /** One GPT-2 block: the shared pre-norm block plus the split q/k/v arrays that GPT.save fuses back. */
@@ -31,15 +31,48 @@ interface Block {
   wo: Float32Array; bo: Float32Array;
 }
 
+/**
+ * How generate picks tokens. The logits of each step go through Hugging Face's pipeline in its
+ * order: repetitionPenalty, then temperature, topK, topP, minP; greedy decoding (temperature 0)
+ * applies only the repetition penalty before the argmax.
+ */
 export interface GenerateOptions {
-  /** How many tokens to generate (exactly this many are returned). */
+  /** The most tokens to generate; fewer come back when an eosTokenId is generated or onToken returns false. */
   maxNewTokens: number;
   /** 0 or absent: greedy argmax (ties to the lowest token id). > 0: sample from softmax(logits / temperature). */
   temperature?: number;
-  /** Sample only among the topK most likely tokens. Default: all. */
+  /** Sample only among the topK most likely tokens (ties at the cut to the lower id). Default: all. */
   topK?: number;
+  /**
+   * Nucleus sampling, in (0, 1]: only the most likely tokens whose probabilities, taken from the
+   * largest down, reach topP (the token that crosses it is kept). Default 1: all.
+   */
+  topP?: number;
+  /** In [0, 1): only tokens at least minP times as likely as the most likely one. Default 0: all. */
+  minP?: number;
+  /**
+   * > 0: each token already in the prompt or the output has its logit divided by this when
+   * positive and multiplied by it otherwise (so > 1 discourages repeats). Default 1: off.
+   */
+  repetitionPenalty?: number;
+  /**
+   * Stop right after generating this token (or any of these); it is the last token returned.
+   * Default: the model's generationConfig.eosTokenId (read from the folder by GPT.load). null: never stop early.
+   */
+  eosTokenId?: number | readonly number[] | null;
+  /**
+   * Called synchronously with each new token and its index in the output, the stopping token
+   * included; returning false ends generation after that token.
+   */
+  onToken?: (token: number, index: number) => boolean | void;
   /** Seed of the sampler; the same seed gives the same tokens. Default: a random seed. */
   seed?: number;
+}
+
+/** Generation defaults a model carries. */
+export interface GenerationConfig {
+  /** Token ids generate stops at by default; empty: none. */
+  eosTokenId: readonly number[];
 }
 
 export interface RandomOptions {
@@ -71,6 +104,13 @@ function transpose(data: Float32Array, rows: number, cols: number): Float32Array
   return out;
 }
 
+function numberOption(value: unknown, name: string, expected: string, fallback: number, ok: (v: number) => boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw typeError(name, expected, value);
+  if (!ok(value)) throw rangeError(name, expected, String(value));
+  return value;
+}
+
 function integerOption(value: unknown, name: string, min: number, fallback?: number): number {
   if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== 'number') throw typeError(name, `an integer >= ${min}`, value);
@@ -83,21 +123,27 @@ function integerOption(value: unknown, name: string, min: number, fallback?: num
  * GPT.fromWeights; it runs on the backend that was active when it was built.
  * @example
  * const model = await GPT.load('./gpt2');
- * const next = model.generate([464, 3290], { maxNewTokens: 20 }); // Int32Array of 20 token ids
+ * const next = model.generate([464, 3290], { maxNewTokens: 20 }); // up to 20 token ids: it stops after <|endoftext|> (50256)
  */
 export class GPT {
   /** The checked hyperparameters. */
   readonly config: Readonly<GPTConfig>;
   /** The backend this model runs on. */
   readonly backend: BackendName;
+  /**
+   * Defaults for generate. GPT.load fills eosTokenId from the folder's generation_config.json or
+   * config.json (GPT-2's: 50256, <|endoftext|>); GPT.random and GPT.fromWeights leave it empty.
+   */
+  readonly generationConfig: Readonly<GenerationConfig>;
   private readonly ops: Backend;
   private readonly embedding: Embedding;
   private readonly head: LmHead;
   private readonly lnf: LayerNorm;
   private readonly blocks: Block[];
 
-  private constructor(config: GPTConfig, weights: ReadonlyMap<string, Tensor>) {
+  private constructor(config: GPTConfig, weights: ReadonlyMap<string, Tensor>, eosTokenId: readonly number[] = []) {
     this.config = Object.freeze({ ...config });
+    this.generationConfig = Object.freeze({ eosTokenId: Object.freeze([...eosTokenId]) });
     const ops = current();
     this.ops = ops;
     this.backend = ops.name;
@@ -175,13 +221,15 @@ export class GPT {
   /**
    * Loads a Hugging Face style GPT-2 folder: config.json and model.safetensors (F32, F16, BF16 or
    * F64 tensors, names with or without a `transformer.` prefix). Every shape is checked against
-   * config.json before any tensor data is read.
+   * config.json before any tensor data is read; a config.json whose model_type is not 'gpt2' is
+   * refused by name. The eos_token_id of generation_config.json, else of config.json, becomes
+   * generationConfig.eosTokenId.
    * @param dir the folder
    */
   static async load(dir: string): Promise<GPT> {
     if (typeof dir !== 'string' || dir.length === 0) throw typeError('dir', 'a non-empty folder path', dir);
-    const { config, weights } = await readCheckpoint(dir);
-    return new GPT(config, weights);
+    const { config, weights, eosTokenId } = await readCheckpoint(dir);
+    return new GPT(config, weights, eosTokenId);
   }
 
   /**
@@ -230,7 +278,8 @@ export class GPT {
   }
 
   /**
-   * Writes config.json and model.safetensors (GPT-2 tensor names) into `dir`, creating it.
+   * Writes config.json (with generationConfig.eosTokenId as eos_token_id) and model.safetensors
+   * (GPT-2 tensor names) into `dir`, creating it.
    * @param dir output folder
    * @param opts dtype: 'F32' (default), 'F16' or 'BF16' (rounded to nearest even)
    */
@@ -239,7 +288,7 @@ export class GPT {
     const o = checkOptions(opts, 'opts', ['dtype']);
     const dtype = o.dtype ?? 'F32';
     if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw rangeError('opts.dtype', "'F32', 'F16' or 'BF16'", String(dtype));
-    await writeCheckpoint(dir, this.config, this.namedWeights(), dtype);
+    await writeCheckpoint(dir, this.config, this.namedWeights(), dtype, this.generationConfig.eosTokenId);
   }
 
   /** Runs the blocks on x (B*S rows) in place; with caches, block i appends to caches[i]. */
@@ -321,23 +370,34 @@ export class GPT {
   }
 
   /**
-   * Generates exactly `maxNewTokens` tokens after the prompt, one KV-cached step per token.
+   * Generates up to `maxNewTokens` tokens after the prompt, one KV-cached step per token, stopping
+   * early after an end-of-sequence token or when onToken returns false.
    * @param prompt token ids (not modified)
-   * @param opts maxNewTokens; temperature (0/absent = greedy, ties to the lowest id), topK, seed
-   * @returns the new tokens only
+   * @param opts see GenerateOptions
+   * @returns the new tokens only, the stopping token (an eosTokenId, or the one onToken refused) included
+   * @example
+   * const model = await GPT.load('./gpt2'); // eos 50256 from config.json
+   * const ids = model.generate([464, 3290], { maxNewTokens: 40, temperature: 0.8, topP: 0.9, repetitionPenalty: 1.2, seed: 1 });
    */
   generate(prompt: Int32Array | readonly number[], opts: GenerateOptions): Int32Array {
     if (!(prompt instanceof Int32Array) && !Array.isArray(prompt)) throw typeError('prompt', 'Int32Array or an array of token ids', prompt);
     if (prompt.length === 0) throw rangeError('prompt', 'at least one token', 'an empty prompt');
-    checkTokens(prompt, this.config.vocab_size, 'prompt');
+    const V = this.config.vocab_size;
+    checkTokens(prompt, V, 'prompt');
     if (opts === undefined) throw typeError('opts', 'an options object with maxNewTokens', opts);
-    const o = checkOptions(opts, 'opts', ['maxNewTokens', 'temperature', 'topK', 'seed']);
+    const o = checkOptions(opts, 'opts', ['maxNewTokens', 'temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'eosTokenId', 'onToken', 'seed']);
     const count = integerOption(o.maxNewTokens, 'opts.maxNewTokens', 0);
-    const temperature = o.temperature ?? 0;
-    if (typeof temperature !== 'number' || !(temperature >= 0) || !Number.isFinite(temperature)) {
-      throw rangeError('opts.temperature', 'a finite number >= 0', String(temperature));
-    }
-    const topK = integerOption(o.topK, 'opts.topK', 1, Number.MAX_SAFE_INTEGER);
+    const temperature = numberOption(o.temperature, 'opts.temperature', 'a finite number >= 0', 0, (v) => v >= 0 && Number.isFinite(v));
+    const sampler: SamplerOptions = {
+      temperature,
+      topK: integerOption(o.topK, 'opts.topK', 1, Number.MAX_SAFE_INTEGER),
+      topP: numberOption(o.topP, 'opts.topP', 'a number in (0, 1]', 1, (v) => v > 0 && v <= 1),
+      minP: numberOption(o.minP, 'opts.minP', 'a number in [0, 1)', 0, (v) => v >= 0 && v < 1),
+    };
+    const penalty = numberOption(o.repetitionPenalty, 'opts.repetitionPenalty', 'a finite number > 0', 1, (v) => v > 0 && Number.isFinite(v));
+    const eos = new Set(o.eosTokenId === undefined ? this.generationConfig.eosTokenId : parseTokenIds(o.eosTokenId, V, 'opts.eosTokenId'));
+    if (o.onToken !== undefined && typeof o.onToken !== 'function') throw typeError('opts.onToken', 'a function', o.onToken);
+    const onToken = o.onToken as GenerateOptions['onToken'];
     const seed = integerOption(o.seed, 'opts.seed', Number.MIN_SAFE_INTEGER, Math.floor(Math.random() * 2 ** 32));
     const total = prompt.length + count;
     if (total > this.config.n_positions) {
@@ -345,17 +405,35 @@ export class GPT {
     }
     const out = new Int32Array(count);
     if (count === 0) return out;
-    const random = seededRandom(seed), V = this.config.vocab_size;
+    const random = seededRandom(seed);
+    // The repetition penalty works on a float64 copy of each row, over the distinct ids seen so far.
+    const penalized = penalty === 1 ? null : new Float64Array(V);
+    const seen = new Uint8Array(V), seenIds: number[] = [];
+    const see = (t: number): void => {
+      if (!seen[t]) seenIds.push(t);
+      seen[t] = 1;
+    };
+    for (const t of prompt) see(t);
+    let n = 0;
     const decoder = this.decoder(total);
     try {
-      let logits = decoder.append(Int32Array.from(prompt)).data;
-      for (let i = 0; i < count; i++) {
-        out[i] = temperature === 0 ? argmax(logits, 0, V) : sample(logits, 0, V, temperature, topK, random);
-        if (i + 1 < count) logits = decoder.append(out.subarray(i, i + 1)).data;
+      let logits: Logits = decoder.append(Int32Array.from(prompt)).data;
+      while (n < count) {
+        if (penalized) {
+          penalized.set(logits);
+          applyRepetitionPenalty(penalized, seenIds, penalty);
+          logits = penalized;
+        }
+        const token = temperature === 0 ? argmax(logits, 0, V) : sample(logits, 0, V, sampler, random);
+        out[n++] = token;
+        see(token);
+        const refused = onToken?.(token, n - 1) === false;
+        if (refused || eos.has(token) || n === count) break;
+        logits = decoder.append(out.subarray(n - 1, n)).data;
       }
     } finally {
       decoder.dispose();
     }
-    return out;
+    return n === count ? out : out.slice(0, n);
   }
 }

@@ -1,8 +1,13 @@
-// Choosing the next token from a row of logits: greedy argmax, or temperature + top-k sampling
-// from a seeded generator (lib/random.ts) so a given seed replays the same continuation.
+// Choosing the next token from a row of logits, in Hugging Face's order: repetition penalty on the
+// logits, then temperature, top-k, top-p and min-p; greedy decoding is the penalty then argmax.
+// Probabilities are float64 and draws come from a seeded generator (lib/random.ts), so a given
+// seed replays the same continuation.
+
+/** A row of logits: the model's float32, or a float64 copy after the repetition penalty. */
+export type Logits = Float32Array | Float64Array;
 
 /** Index of the largest value; ties go to the lowest index and NaN never wins. */
-export function argmax(logits: Float32Array, offset = 0, length = logits.length - offset): number {
+export function argmax(logits: Logits, offset = 0, length = logits.length - offset): number {
   let best = -Infinity, index = 0;
   for (let i = 0; i < length; i++) {
     const v = logits[offset + i];
@@ -19,7 +24,7 @@ export function argmax(logits: Float32Array, offset = 0, length = logits.length 
  * the lower index. A size-k min-heap: O(length log k), where sorting the whole vocabulary would
  * cost a noticeable share of a decode step.
  */
-export function topIndices(logits: Float32Array, offset: number, length: number, k: number): number[] {
+export function topIndices(logits: Logits, offset: number, length: number, k: number): number[] {
   const heap: number[] = [];
   // `a` sorts before `b` (is evicted first): smaller value, or equal value and higher index.
   const below = (a: number, b: number): boolean => {
@@ -54,33 +59,79 @@ export function topIndices(logits: Float32Array, offset: number, length: number,
   return heap.sort((a, b) => a - b);
 }
 
+/** What shapes the distribution a token is drawn from, after the repetition penalty; see GenerateOptions. */
+export interface SamplerOptions {
+  /** > 0 */
+  temperature: number;
+  /** Candidates kept (>= length keeps all). */
+  topK: number;
+  /** In (0, 1]; 1 keeps all. */
+  topP: number;
+  /** In [0, 1); 0 keeps all. */
+  minP: number;
+}
+
 /**
- * Draws an index from softmax(logits / temperature), restricted to the topK largest logits when
- * topK < length (ties at the cut go to the lower index). Probabilities are computed in float64.
- * @param temperature > 0
- * @param topK number of candidates kept (>= length keeps all)
- * @param random uniform [0, 1) source
+ * Divides each logit of a token in `tokens` by `penalty` when it is positive and multiplies it
+ * when it is not (Hugging Face's RepetitionPenaltyLogitsProcessor), in place.
+ * @param tokens distinct token ids (the prompt and what was generated so far)
  */
-export function sample(logits: Float32Array, offset: number, length: number, temperature: number, topK: number,
-  random: () => number): number {
-  const candidates = topK < length ? topIndices(logits, offset, length, topK) : Array.from({ length }, (_, i) => i);
+export function applyRepetitionPenalty(logits: Float64Array, tokens: readonly number[], penalty: number): void {
+  for (const t of tokens) logits[t] = logits[t] > 0 ? logits[t] / penalty : logits[t] * penalty;
+}
+
+/**
+ * The distribution `sample` draws from: softmax(logits / temperature) over the topK largest
+ * logits (ties at the cut to the lower index), then only the most likely tokens whose mass before
+ * each reaches topP (the token that crosses topP is kept; among equal probabilities the lower index
+ * comes first), then only tokens at least minP times as likely as the most likely one. The most
+ * likely token always survives.
+ * @returns the candidates in ascending order and their unnormalised weights (0 for a token cut by
+ *   topP or minP; probabilities are weight / sum), or null when no logit is finite
+ */
+export function tokenWeights(logits: Logits, offset: number, length: number, opts: SamplerOptions): { tokens: number[]; weights: Float64Array } | null {
+  const tokens = opts.topK < length ? topIndices(logits, offset, length, opts.topK) : Array.from({ length }, (_, i) => i);
   let max = -Infinity;
-  for (const i of candidates) max = Math.max(max, logits[offset + i]);
-  // All -inf (or NaN) leaves nothing to weigh: fall back to the greedy choice.
-  if (!Number.isFinite(max)) return argmax(logits, offset, length);
-  const weights = new Float64Array(candidates.length);
+  for (const i of tokens) max = Math.max(max, logits[offset + i]);
+  if (!Number.isFinite(max)) return null;
+  const weights = new Float64Array(tokens.length);
   let total = 0;
-  for (let c = 0; c < candidates.length; c++) {
-    const w = Math.exp((logits[offset + candidates[c]] - max) / temperature);
+  for (let c = 0; c < tokens.length; c++) {
+    const w = Math.exp((logits[offset + tokens[c]] - max) / opts.temperature);
     weights[c] = Number.isNaN(w) ? 0 : w;
     total += weights[c];
   }
+  if (opts.topP < 1) {
+    // Sorting the whole vocabulary costs a few ms a step, so only when top-p asks for it.
+    const order = Array.from(tokens.keys()).sort((a, b) => weights[b] - weights[a] || a - b);
+    let above = 0;
+    for (const c of order) {
+      const w = weights[c];
+      if (above >= opts.topP * total) weights[c] = 0;
+      above += w;
+    }
+  }
+  // The largest logit has weight exp(0) = 1, so "at least minP times the top probability" is w >= minP.
+  if (opts.minP > 0) for (let c = 0; c < weights.length; c++) if (weights[c] < opts.minP) weights[c] = 0;
+  return { tokens, weights };
+}
+
+/**
+ * Draws an index from the distribution of tokenWeights (all logits -inf or NaN: the greedy choice).
+ * @param random uniform [0, 1) source
+ */
+export function sample(logits: Logits, offset: number, length: number, opts: SamplerOptions, random: () => number): number {
+  const dist = tokenWeights(logits, offset, length, opts);
+  if (dist === null) return argmax(logits, offset, length);
+  const { tokens, weights } = dist;
+  let total = 0;
+  for (const w of weights) total += w;
   let u = random() * total;
-  for (let c = 0; c < candidates.length; c++) {
+  for (let c = 0; c < tokens.length; c++) {
     u -= weights[c];
-    if (u < 0) return candidates[c];
+    if (u < 0) return tokens[c];
   }
   // Rounding can leave u a hair above zero after the last subtraction; the last nonzero weight wins.
-  for (let c = candidates.length - 1; c >= 0; c--) if (weights[c] > 0) return candidates[c];
-  return candidates[0];
+  for (let c = tokens.length - 1; c >= 0; c--) if (weights[c] > 0) return tokens[c];
+  return tokens[0];
 }
