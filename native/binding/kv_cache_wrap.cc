@@ -3,7 +3,11 @@
 // dispose() or by the finalizer, whichever comes first.
 #include "kv_cache_wrap.h"
 
+#include <atomic>
 #include <cstdint>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <limits>
 #include <string>
 
@@ -14,8 +18,26 @@ namespace attn_binding {
 
 namespace {
 
+constexpr size_t kTrimAfterBytes = size_t{32} << 20;
+
 // Marks objects made by this constructor, so a look-alike object can never be unwrapped.
 constexpr napi_type_tag kKVCacheTag = {0x6b7663616368652dULL, 0x9e3779b97f4a7c15ULL};
+
+// Caches left to the garbage collector are freed together, by finalizers that run on a later turn
+// of the event loop, so a loop that creates many of them reaches a peak first; glibc keeps the
+// freed blocks (interleaved with live ones, the heap cannot shrink) and RSS stays at that peak.
+// Once enough cache memory has been freed, hand it back to the OS.
+void return_freed_memory(size_t bytes) {
+#if defined(__GLIBC__)
+  static std::atomic<size_t> freed{0};  // one counter for every worker thread's caches
+  if (freed.fetch_add(bytes) + bytes >= kTrimAfterBytes) {
+    freed.store(0);
+    malloc_trim(0);
+  }
+#else
+  (void)bytes;
+#endif
+}
 
 }  // namespace
 
@@ -67,6 +89,7 @@ void KVCacheWrap::release(Napi::BasicEnv env) {
   const int64_t bytes = static_cast<int64_t>(cache_.bytes());
   cache_.release();
   Napi::MemoryManagement::AdjustExternalMemory(env, -bytes);
+  return_freed_memory(static_cast<size_t>(bytes));
 }
 
 void KVCacheWrap::Finalize(Napi::BasicEnv env) { release(env); }
