@@ -19,34 +19,15 @@ function size(dims: readonly number[]): number {
   return dims.reduce((p, d) => p * d, 1);
 }
 
-/** [B, Hkv, past + Skv, d]: each head's past rows, then its new rows (read from a 4-D or 3-D x). */
-function concatPresent(plan: AttentionPlan, past: Float32Array, x: Float32Array, d: number): Float32Array {
-  const { B, Hkv, Skv, total } = plan, pastLen = plan.past;
-  const out = new Float32Array(B * Hkv * total * d);
-  for (let bh = 0; bh < B * Hkv; bh++) {
-    const dst = bh * total * d;
-    out.set(past.subarray(bh * pastLen * d, (bh + 1) * pastLen * d), dst);
-    if (plan.rank === 4) {
-      out.set(x.subarray(bh * Skv * d, (bh + 1) * Skv * d), dst + pastLen * d);
-    } else {
-      const b = Math.floor(bh / Hkv), h = bh % Hkv;
-      for (let s = 0; s < Skv; s++) {
-        const src = ((b * Skv + s) * Hkv + h) * d;
-        out.set(x.subarray(src, src + d), dst + (pastLen + s) * d);
-      }
-    }
-  }
-  return out;
-}
-
 function prepare(q: unknown, k: unknown, v: unknown, opts: AttentionOptions | undefined): Inputs {
   const checked = validateAttention(q, k, v, opts);
   const { plan } = checked;
   if (!checked.pastKey || !checked.pastValue || !plan.presentKeyDims || !plan.presentValueDims) {
     return { plan, q: checked.q, k: checked.k, v: checked.v, present: {} };
   }
-  const keys = concatPresent(plan, checked.pastKey, checked.k, plan.D);
-  const values = concatPresent(plan, checked.pastValue, checked.v, plan.Dv);
+  const backend = current();
+  const keys = backend.concatPresent(plan, checked.pastKey, checked.k, plan.kNew, plan.D);
+  const values = backend.concatPresent(plan, checked.pastValue, checked.v, plan.vNew, plan.Dv);
   return {
     plan, q: checked.q, k: keys, v: values,
     present: { presentKey: { data: keys, dims: [...plan.presentKeyDims] }, presentValue: { data: values, dims: [...plan.presentValueDims] } },

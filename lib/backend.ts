@@ -10,7 +10,7 @@ import { loaded } from './native/load';
 import { createNativeBackend } from './native/backend';
 import type { KVCacheConfig, MhaCallPlan, MhaPlan, MhaWeightArrays } from './validate-layers';
 import type { MatmulPlan } from './validate';
-import type { AttentionPlan } from './validate-attention';
+import type { AttentionPlan, ViewStrides } from './validate-attention';
 import type { BackendInfo, BackendName } from './types';
 
 /** What an async attention computes: y, and qkOut when the plan has a qkMode. */
@@ -53,6 +53,11 @@ export interface Backend {
    * creates: y, and qkOut when the plan asks for it (buffer safety: native/binding/pool_worker.h).
    */
   attentionAsync(plan: AttentionPlan, q: Float32Array, k: Float32Array, v: Float32Array): Promise<AttentionOutputs>;
+  /**
+   * ONNX's present key or value: [B, Hkv, past + Skv, d], each head's past rows then its new rows,
+   * read from x through the strides of the new keys (4-D or 3-D layout).
+   */
+  concatPresent(plan: AttentionPlan, past: Float32Array, x: Float32Array, xView: ViewStrides, d: number): Float32Array;
   /** Allocates a cache in full; throws when it cannot (the facade turns that into a RangeError). */
   createKVCache(config: KVCacheConfig): KVStore;
   /** A layer over weights that no caller can detach (the facade's pinned copies). */

@@ -58,6 +58,9 @@ export interface AttentionPlan {
   /** Strides of the keys the backend reads: the present buffer when a past is given, else k. */
   readonly k: ViewStrides;
   readonly v: ViewStrides;
+  /** Strides of the new keys/values in k and v as given (what a past is concatenated with). */
+  readonly kNew: ViewStrides;
+  readonly vNew: ViewStrides;
   readonly y: ViewStrides;
   readonly mask: MaskView | null;
   /** Per batch entry, keys j >= kvValid[b] are masked (from nonpadKvSeqlen), or null. */
@@ -253,7 +256,7 @@ export function validateAttention(q: unknown, k: unknown, v: unknown, opts: Atte
   const frozen = (dims: number[]) => Object.freeze(dims);
   const plan: AttentionPlan = Object.freeze({
     rank, B, Hq, Hkv, Sq, Skv, past, total, D, Dv, scale, softcap, causal, qkMode,
-    q: qs, k: ks, v: vs, y: ys,
+    q: qs, k: ks, v: vs, y: ys, kNew: layout(Hkv, Skv, D), vNew: layout(Hkv, Skv, Dv),
     mask: mask && Object.freeze(mask),
     kvValid,
     causalOffset,

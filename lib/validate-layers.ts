@@ -252,7 +252,7 @@ export function layerAttentionPlan(plan: MhaPlan, call: MhaCallPlan, cacheMaxLen
   const causalOffset = causal ? new Int32Array(B).fill(past) : null;
   return Object.freeze({
     rank: 3, B, Hq, Hkv, Sq: S, Skv: S, past, total, D, Dv: D, scale, softcap: 0, causal, qkMode: -1,
-    q, k: kv, v: kv, y: q, mask, kvValid: null, causalOffset,
+    q, k: kv, v: kv, y: q, kNew: heads(Hkv), vNew: heads(Hkv), mask, kvValid: null, causalOffset,
     yDims: Object.freeze([B, S, Hq * D]), presentKeyDims: null, presentValueDims: null, qkDims: null,
   });
 }

@@ -10,7 +10,7 @@
 // processed ROWS at a time, so each key and value element loaded serves ROWS rows: this is what
 // makes the JS path reach ~2 GFLOP/s instead of being bound by typed-array loads. The arithmetic is
 // JS numbers (float64); only storage is float32.
-import type { AttentionPlan } from '../validate-attention';
+import type { AttentionPlan, ViewStrides } from '../validate-attention';
 
 const ROWS = 4;
 const TILE = 64;
@@ -253,4 +253,20 @@ function storeRows(plan: AttentionPlan, y: Float32Array, rows: number, s: Scratc
       for (let j = 0; j < total; j++) qkOut![row + j] = l > 0 ? Math.exp(qkOut![row + j] - m) * inv : 0;
     }
   }
+}
+
+/** [B, Hkv, past + Skv, d]: each head's past rows, then its new rows read from x through xView. */
+export function concatPresent(plan: AttentionPlan, past: Float32Array, x: Float32Array, xView: ViewStrides, d: number): Float32Array {
+  const { B, Hkv, Skv, total } = plan, pastLen = plan.past;
+  const out = new Float32Array(B * Hkv * total * d);
+  for (let bh = 0; bh < B * Hkv; bh++) {
+    const dst = bh * total * d;
+    out.set(past.subarray(bh * pastLen * d, (bh + 1) * pastLen * d), dst);
+    const base = Math.floor(bh / Hkv) * xView.sb + (bh % Hkv) * xView.sh;
+    for (let s = 0; s < Skv; s++) {
+      const src = base + s * xView.st;
+      out.set(x.subarray(src, src + d), dst + (pastLen + s) * d);
+    }
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 // The pure-JS backend: every op, float32 storage, readable kernels.
 import type { Backend } from '../backend';
-import { attention } from './attention';
+import { attention, concatPresent } from './attention';
 import { JsKVStore } from './kv-cache';
 import { dot, matmul } from './matmul';
 import { mhaForward } from './mha';
@@ -20,6 +20,7 @@ export const jsBackend: Backend = {
     attention(plan, q, k, v, y, qkOut);
     return { y, qkOut };
   },
+  concatPresent,
   createKVCache: (c) => new JsKVStore(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen),
   createMha(plan, weights) {
     // The facade only hands a JS layer a cache made by this backend (validateMhaForward).

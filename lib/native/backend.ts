@@ -18,6 +18,7 @@ export function createNativeBackend(binding: Binding): Backend {
       binding.attention(q, k, v, y, plan.mask?.data ?? null, plan.kvValid, plan.causalOffset, qkOut, wire.attention(plan)),
     attentionAsync: (plan, q, k, v) =>
       binding.attentionAsync(q, k, v, plan.mask?.data ?? null, plan.kvValid, plan.causalOffset, wire.attention(plan)),
+    concatPresent: (plan, past, x, xView, d) => binding.concatPresent(past, x, wire.present(plan, xView, d)),
     createKVCache: (c) => new binding.KVCache(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen),
     createMha(plan, w) {
       const layer = new binding.MultiHeadAttention(wire.mha(plan), w.wq, w.wk, w.wv, w.wo, w.bq, w.bk, w.bv, w.bo);

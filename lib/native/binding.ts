@@ -9,6 +9,7 @@ export interface WireLayout {
   readonly attention: readonly string[];
   readonly mha: readonly string[];
   readonly mask: readonly string[];
+  readonly present: readonly string[];
 }
 
 export interface NativeInfo {
@@ -63,6 +64,10 @@ export interface Binding {
   /** Computes into a y (and a qkOut when params.qkMode >= 0) it creates, resolved when done. */
   attentionAsync(q: Float32Array, k: Float32Array, v: Float32Array, mask: Mask, kvValid: Int32Array | null,
     causalOffset: Int32Array | null, params: Float64Array): Promise<{ y: Float32Array; qkOut: Float32Array | null }>;
+
+  // native/binding/present_binding.cc; params is the `wire.present` struct. The result is
+  // [B, H, P + S, d] in memory recycled when V8 collects it.
+  concatPresent(past: Float32Array, x: Float32Array, params: Float64Array): Float32Array;
 
   KVCache: new (batch: number, numKVHeads: number, headDim: number, maxSeqLen: number) => NativeKVCache;
   /** params is the `wire.mha` struct; absent weights are null. */

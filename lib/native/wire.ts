@@ -2,7 +2,7 @@
 // names in index order (binding.wire, from native/binding/wire.h); an encoder fills a Float64Array
 // by field name, so the two sides share one definition and a field added on one side only fails
 // at load time (missing name) instead of shifting every index silently.
-import type { MaskView, AttentionPlan } from '../validate-attention';
+import type { AttentionPlan, MaskView, ViewStrides } from '../validate-attention';
 import type { MhaPlan } from '../validate-layers';
 import type { WireLayout } from './binding';
 
@@ -25,6 +25,7 @@ const ATTENTION = ['B', 'Hq', 'Hkv', 'Sq', 'Skv', 'D', 'Dv', 'qSb', 'qSh', 'qSt'
   'ySb', 'ySh', 'ySt', 'maskSb', 'maskSh', 'maskSq', 'maskLen', 'scale', 'softcap', 'causal', 'qkMode'] as const;
 const MHA = ['dIn', 'dOut', 'numHeads', 'numKVHeads', 'headDim', 'causal', 'scale'] as const;
 const MASK = ['maskSb', 'maskSh', 'maskSq', 'maskLen'] as const;
+const PRESENT = ['B', 'H', 'P', 'S', 'd', 'xSb', 'xSh', 'xSt'] as const;
 
 export type AttentionField = (typeof ATTENTION)[number];
 
@@ -34,6 +35,7 @@ export interface Wire {
   attention(plan: AttentionPlan): Float64Array;
   mha(plan: MhaPlan): Float64Array;
   mask(mask: MaskView | null): Float64Array | null;
+  present(plan: AttentionPlan, xView: ViewStrides, d: number): Float64Array;
   /** [batchDims, aBatchStrides, bBatchStrides] of a batched matmul, or undefined for one product. */
   matmulBatch(plan: { batchDims: readonly number[]; aBatchStrides: readonly number[]; bBatchStrides: readonly number[] }): Float64Array | undefined;
 }
@@ -42,6 +44,7 @@ export function createWire(layout: WireLayout): Wire {
   const A = indexOf(layout.attention, ATTENTION, 'attention');
   const L = indexOf(layout.mha, MHA, 'MultiHeadAttention');
   const M = indexOf(layout.mask, MASK, 'mask');
+  const P = indexOf(layout.present, PRESENT, 'concatPresent');
   return {
     attentionFields: A,
     attention(plan) {
@@ -69,6 +72,12 @@ export function createWire(layout: WireLayout): Wire {
       if (!mask) return null;
       const p = new Float64Array(MASK.length);
       p[M.maskSb] = mask.sb; p[M.maskSh] = mask.sh; p[M.maskSq] = mask.sq; p[M.maskLen] = mask.len;
+      return p;
+    },
+    present(plan, xView, d) {
+      const p = new Float64Array(PRESENT.length);
+      p[P.B] = plan.B; p[P.H] = plan.Hkv; p[P.P] = plan.past; p[P.S] = plan.Skv; p[P.d] = d;
+      p[P.xSb] = xView.sb; p[P.xSh] = xView.sh; p[P.xSt] = xView.st;
       return p;
     },
     matmulBatch(plan) {

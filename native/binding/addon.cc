@@ -23,7 +23,11 @@ Napi::Value info(const Napi::CallbackInfo& cb) {
   Napi::Array isas = Napi::Array::New(env, count);
   for (size_t i = 0; i < count; ++i) isas.Set(static_cast<uint32_t>(i), names[i]);
   out.Set("isas", isas);
+  // An unknown NODE_ATTENTION_SIMD value: ignored at load (all sets stay), reported here.
+  const char* simd_error = attn::isa_env_error();
+  out.Set("simdError", simd_error != nullptr ? Napi::Value(Napi::String::New(env, simd_error)) : env.Null());
   out.Set("threads", attn::num_threads());
+  out.Set("threading", attn::threading_name());
   return out;
 }
 
@@ -60,6 +64,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   attn_binding::init_mha(env, exports);
   attn_binding::init_probe(env, exports);
   attn_binding::init_wire(env, exports);
+  attn_binding::init_present(env, exports);
   return exports;
 }
 

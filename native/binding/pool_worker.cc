@@ -81,12 +81,14 @@ StagingBlock& StagingBlock::operator=(StagingBlock&& other) noexcept {
 }
 
 StagingBlock::~StagingBlock() {
-  if (data_ == nullptr) return;
+  if (data_ != nullptr) recycle(std::exchange(data_, nullptr), bytes_);
+}
+
+void StagingBlock::recycle(void* data, size_t bytes) {
   Cache& c = cache();
   std::lock_guard<std::mutex> guard(c.lock);
-  c.blocks.push_back({data_, bytes_});
-  c.bytes += bytes_;
-  data_ = nullptr;
+  c.blocks.push_back({data, bytes});
+  c.bytes += bytes;
   // Over the bound: release the largest blocks first (the rarest sizes to be asked for again).
   while (c.bytes > kStagingKeepBytes) {
     auto largest = std::max_element(c.blocks.begin(), c.blocks.end(),
@@ -95,6 +97,16 @@ StagingBlock::~StagingBlock() {
     c.bytes -= largest->bytes;
     c.blocks.erase(largest);
   }
+}
+
+Napi::Float32Array recycled_float32_array(Napi::Env env, size_t count, float** data) {
+  StagingBlock block(std::max<size_t>(count, 1) * sizeof(float));
+  const size_t bytes = block.bytes();
+  void* memory = block.release();
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, memory, count * sizeof(float),
+      [bytes](Napi::BasicEnv, void* p) { StagingBlock::recycle(p, bytes); });
+  *data = static_cast<float*>(memory);
+  return Napi::Float32Array::New(env, count, buffer, 0);
 }
 
 size_t staging_bytes_kept() {

@@ -61,6 +61,11 @@ class StagingBlock {
   StagingBlock& operator=(const StagingBlock&) = delete;
   ~StagingBlock();
   void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  // Gives up the memory (the caller returns it with recycle() when done with it).
+  void* release() { return std::exchange(data_, nullptr); }
+  // Puts memory from release() back among the blocks kept for reuse.
+  static void recycle(void* data, size_t bytes);
 
  private:
   void* data_ = nullptr;
@@ -69,6 +74,11 @@ class StagingBlock {
 
 // Bytes of staging memory kept for reuse right now.
 size_t staging_bytes_kept();
+
+// A new Float32Array of `count` uninitialized elements in reused memory (see StagingBlock): the
+// buffer goes back to the cache when V8 collects it. For large outputs every element of which the
+// caller writes, where fresh memory would cost a page fault per 4 KiB and zeroing besides.
+Napi::Float32Array recycled_float32_array(Napi::Env env, size_t count, float** data);
 
 // The arrays of one pool job, secured by the policy above. Built on the JS thread; the pointers it
 // returns stay valid until the job is destroyed.

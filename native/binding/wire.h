@@ -16,6 +16,9 @@ namespace attn_binding {
 // new MultiHeadAttention(): the layer's sizes and options.
 #define ATTN_WIRE_MHA(X) X(dIn) X(dOut) X(numHeads) X(numKVHeads) X(headDim) X(causal) X(scale)
 
+// concatPresent(): sizes, and the element strides of the new rows' (b, h, s, e) view.
+#define ATTN_WIRE_PRESENT(X) X(B) X(H) X(P) X(S) X(d) X(xSb) X(xSh) X(xSt)
+
 // MultiHeadAttention.forward(): the mask view over (B, numHeads, S, maskLen).
 #define ATTN_WIRE_MASK(X) X(maskSb) X(maskSh) X(maskSq) X(maskLen)
 
@@ -31,6 +34,9 @@ enum Field : size_t { ATTN_WIRE_MHA(ATTN_WIRE_ENUM) kCount };
 }
 namespace mask {
 enum Field : size_t { ATTN_WIRE_MASK(ATTN_WIRE_ENUM) kCount };
+}
+namespace present {
+enum Field : size_t { ATTN_WIRE_PRESENT(ATTN_WIRE_ENUM) kCount };
 }
 }  // namespace wire
 

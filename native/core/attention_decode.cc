@@ -67,14 +67,12 @@ Status attention_decode(const AttentionArgs& a) {
   const int threads = bytes < (1 << 18) ? 1 : static_cast<int>(std::min(threads_max, items));
   std::atomic<bool> oom{false};
 
-#pragma omp parallel num_threads(threads)
-  {
+  parallel(threads, [&](Team& team) {
     TileScratch sc;
     const bool ok = sc.init(rows, a.D, a.Dv);
     if (!ok) oom.store(true, std::memory_order_relaxed);
-#pragma omp for schedule(dynamic, 1)
-    for (size_t item = 0; item < items; ++item) {
-      if (!ok) continue;
+    team.for_dynamic(items, 1, [&](size_t item) {
+      if (!ok) return;
       const size_t g = item / nsplit, split = item % nsplit;
       const Tile t = make_tile(a, g / a.Hkv, g % a.Hkv, 0, a.Sq);
       const size_t kv_end = static_cast<size_t>(tile_begin(a, t, sc));
@@ -88,11 +86,10 @@ Status attention_decode(const AttentionArgs& a) {
         std::memcpy(dst + rows, sc.l, rows * sizeof(float));
         std::memcpy(dst + 2 * rows, sc.o, rows * a.Dv * sizeof(float));
       }
-    }
+    });
 
     if (nsplit > 1) {
-#pragma omp for schedule(static)
-      for (size_t gr = 0; gr < groups * rows; ++gr) {
+      team.for_static(groups * rows, [&](size_t gr) {
         const size_t g = gr / rows, r = gr % rows;
         const float* first = parts + g * nsplit * part;
         float mx = -INFINITY;
@@ -101,7 +98,7 @@ Status attention_decode(const AttentionArgs& a) {
         float* yr = y_row(a, t, r);
         std::fill(yr, yr + a.Dv, 0.f);
         // Every chunk saw only -inf scores: the row has no visible key and y stays 0.
-        if (mx == -INFINITY) continue;
+        if (mx == -INFINITY) return;
         float total = 0.f;
         for (size_t s = 0; s < nsplit; ++s) {
           const float* p = first + s * part;
@@ -111,9 +108,9 @@ Status attention_decode(const AttentionArgs& a) {
           kt.vec_axpy(yr, p + 2 * rows + r * a.Dv, w, a.Dv);
         }
         kt.vec_scale(yr, 1.f / total, a.Dv);
-      }
+      });
     }
-  }
+  });
   return oom.load() ? Status::kOutOfMemory : Status::kOk;
 }
 

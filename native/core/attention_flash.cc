@@ -20,7 +20,7 @@
 // Row limits fold causality, kv_valid and the short mask into one "keys j < lim" bound per row,
 // so a step past every row's limit is never computed (causal tiles above the diagonal are
 // skipped), and inside a step each Q panel / PV block only runs up to its own rows' limit.
-// This file also holds the prefill driver: OpenMP over batch x kv head x query blocks.
+// This file also holds the prefill driver: a thread team over batch x kv head x query blocks.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -200,14 +200,12 @@ Status attention_flash(const AttentionArgs& a) {
   const int threads = flops < 1e6 ? 1 : static_cast<int>(std::min<size_t>(num_threads(), items));
   std::atomic<bool> oom{false};
 
-#pragma omp parallel num_threads(threads)
-  {
+  parallel(threads, [&](Team& team) {
     TileScratch sc;
     const bool ok = sc.init(bq * G, a.D, a.Dv);
     if (!ok) oom.store(true, std::memory_order_relaxed);
-#pragma omp for schedule(dynamic, 1)
-    for (size_t item = 0; item < items; ++item) {
-      if (!ok) continue;
+    team.for_dynamic(items, 1, [&](size_t item) {
+      if (!ok) return;
       const size_t qt = reverse ? nq - 1 - item % nq : item % nq;
       const size_t bh = item / nq;
       const size_t q0 = qt * bq;
@@ -215,8 +213,8 @@ Status attention_flash(const AttentionArgs& a) {
       const int64_t kv_end = tile_begin(a, t, sc);
       tile_pass(a, kt, t, sc, 0, static_cast<size_t>(kv_end));
       tile_finish(a, t, sc);
-    }
-  }
+    });
+  });
   return oom.load() ? Status::kOutOfMemory : Status::kOk;
 }
 

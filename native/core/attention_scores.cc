@@ -75,17 +75,15 @@ Status attention_scores(const AttentionArgs& a) {
   const int threads = flops < 1e6 ? 1 : static_cast<int>(std::min<size_t>(num_threads(), rows));
   std::atomic<bool> oom{false};
 
-#pragma omp parallel num_threads(threads)
-  {
+  parallel(threads, [&](Team& team) {
     std::unique_ptr<float, FreeDeleter> row(static_cast<float*>(std::malloc(std::max<size_t>(a.Skv, 1) * sizeof(float))));
     if (!row) oom.store(true, std::memory_order_relaxed);
-#pragma omp for schedule(dynamic, 16)
-    for (size_t idx = 0; idx < rows; ++idx) {
-      if (!row) continue;
+    team.for_dynamic(rows, 16, [&](size_t idx) {
+      if (!row) return;
       const size_t i = idx % a.Sq, h = (idx / a.Sq) % a.Hq, b = idx / (a.Sq * a.Hq);
       score_row(a, kt, b, h, i, row.get());
-    }
-  }
+    });
+  });
   return oom.load() ? Status::kOutOfMemory : Status::kOk;
 }
 

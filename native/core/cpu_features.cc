@@ -32,6 +32,12 @@ CpuFeatures detect() {
   __cpuid_count(7, 0, eax, ebx, ecx, edx);
   const bool avx2 = ebx & bit_AVX2;
   f.avx2_fma = ymm_state && avx2 && fma;
+  // AVX-512: leaf 7 EBX bits 16 (F), 17 (DQ), 30 (BW), 31 (VL), and XCR0 bits 5-7 (opmask,
+  // upper halves of zmm0-15, zmm16-31) besides 1-2: an OS that does not save the zmm state
+  // would corrupt it on every context switch.
+  const bool zmm_state = (xcr0 & 0xE6) == 0xE6;
+  const unsigned avx512_bits = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);
+  f.avx512 = f.avx2_fma && zmm_state && (ebx & avx512_bits) == avx512_bits;
   return f;
 }
 #else

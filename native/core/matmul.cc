@@ -16,10 +16,8 @@
 // calling thread without touching scratch memory.
 //
 // Threads: C is cut into equal chunks (batch entries x row chunks x column chunks, sizes in whole
-// MR/NR tiles), one OpenMP team processes them with a static schedule, and each thread packs
+// MR/NR tiles), one team (attn/threads.h) processes them with a static schedule, and each thread packs
 // into its own grow-only scratch, so threads never wait on one another inside a call.
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -36,17 +34,18 @@ namespace {
 // Block sizes for a 32 KB L1d / 512 KB L2 / shared L3 (AMD Zen 3; also fine for Intel cores with
 // 1-2 MB L2): kKc x 16 floats of B = 16 KB (half of L1); kMc x kKc of A = 144 KB (L2);
 // kKc x kNc of B = 2 MB per thread (L3). kMc is a multiple of every MR in the table (4, 6).
+// A kernel set may bring its own kc and mc (KernelTable::gemm_kc, gemm_mc); these are the defaults.
 constexpr size_t kKc = 256;
 constexpr size_t kMc = 144;
 constexpr size_t kNc = 2048;
 
-// Below this many multiply-adds a call runs on the calling thread: an OpenMP fork/join costs a
+// Below this many multiply-adds a call runs on the calling thread: a fork/join costs a
 // few microseconds, about what one core needs for this much work.
 constexpr double kParallelMinMacs = 1 << 17;
 // Per-thread work below which adding a thread does not pay off.
 constexpr double kMacsPerThread = 1 << 16;
 
-// A grow-only, 64-byte-aligned float buffer. One per thread: OpenMP workers live as long as the
+// A grow-only, 64-byte-aligned float buffer. One per thread: team threads live as long as the
 // process, so after the first call of a given size the hot path allocates nothing.
 class Scratch {
  public:
@@ -116,7 +115,9 @@ void interleave_any(size_t width, const float* src, size_t stride, size_t rows, 
     case 4: return interleave<4>(src, stride, rows, len, dst);
     case 6: return interleave<6>(src, stride, rows, len, dst);
     case 8: return interleave<8>(src, stride, rows, len, dst);
+    case 12: return interleave<12>(src, stride, rows, len, dst);
     case 16: return interleave<16>(src, stride, rows, len, dst);
+    case 32: return interleave<32>(src, stride, rows, len, dst);
     default:
       for (size_t p = 0; p < len; ++p, dst += width) {
         for (size_t i = 0; i < rows; ++i) dst[i] = src[i * stride + p];
@@ -165,6 +166,7 @@ struct Block {
 
 Status gemm_block(const KernelTable& kt, const Block& blk) {
   const size_t mr = kt.gemm_mr, nr = kt.gemm_nr;
+  const size_t kc_blk = kt.gemm_kc != 0 ? kt.gemm_kc : kKc, mc_blk = kt.gemm_mc != 0 ? kt.gemm_mc : kMc;
   const size_t m = blk.m, n = blk.n, k = blk.k;
   // A packed panel is reread once per column tile, a packed B panel once per row tile; below
   // a few reuses the copy costs more than reading in place. Rows of A read in place stream well
@@ -180,8 +182,8 @@ Status gemm_block(const KernelTable& kt, const Block& blk) {
   float* b_buf = nullptr;
   if (pack_a_panels || pack_b_panels) {
     ThreadScratch& scratch = thread_scratch();
-    const size_t kc_max = std::max<size_t>(1, std::min(kKc, k));
-    if (pack_a_panels && !(a_buf = scratch.a.get(round_up(std::min(kMc, m), mr) * kc_max))) {
+    const size_t kc_max = std::max<size_t>(1, std::min(kc_blk, k));
+    if (pack_a_panels && !(a_buf = scratch.a.get(round_up(std::min(mc_blk, m), mr) * kc_max))) {
       return Status::kOutOfMemory;
     }
     if (pack_b_panels && !(b_buf = scratch.b.get(round_up(std::min(kNc, n), nr) * kc_max))) {
@@ -194,12 +196,12 @@ Status gemm_block(const KernelTable& kt, const Block& blk) {
   for (size_t jc = 0; jc < n; jc += kNc) {
     const size_t nc = std::min(kNc, n - jc);
     // k == 0 still runs one pass with kc = 0, which writes the bias (or zeros).
-    for (size_t pc = 0; pc == 0 || pc < k; pc += kKc) {
-      const size_t kc = std::min(kKc, k - pc);
+    for (size_t pc = 0; pc == 0 || pc < k; pc += kc_blk) {
+      const size_t kc = std::min(kc_blk, k - pc);
       const bool accumulate = pc != 0;
       if (pack_b_panels) pack_b(View{blk.b.at(pc, jc), blk.b.rs, blk.b.cs}, kc, nc, nr, b_buf);
-      for (size_t ic = 0; ic < m; ic += kMc) {
-        const size_t mc = std::min(kMc, m - ic);
+      for (size_t ic = 0; ic < m; ic += mc_blk) {
+        const size_t mc = std::min(mc_blk, m - ic);
         if (pack_a_panels) pack_a(View{blk.a.at(ic, pc), blk.a.rs, blk.a.cs}, mc, kc, mr, a_buf);
         const size_t a_ms = pack_a_panels ? mr * kc : mr * blk.a.rs;
         for (size_t jr = 0; jr < nc; jr += nr) {
@@ -277,7 +279,7 @@ Status matmul(const MatmulArgs& args) {
   // A call from inside another parallel region (a per-head loop, say) runs on its thread.
   const double macs = static_cast<double>(batch) * m * n * std::max<size_t>(k, 1);
   size_t threads = 1;
-  if (macs >= kParallelMinMacs && !omp_in_parallel()) {
+  if (macs >= kParallelMinMacs && !in_parallel()) {
     threads = std::min(static_cast<size_t>(num_threads()), static_cast<size_t>(macs / kMacsPerThread));
     threads = std::max<size_t>(threads, 1);
   }
@@ -320,11 +322,12 @@ Status matmul(const MatmulArgs& args) {
 
   std::atomic<int> failed{static_cast<int>(Status::kOk)};
   std::lock_guard<std::mutex> lock(compute_lock());
-#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(static)
-  for (int64_t t = 0; t < static_cast<int64_t>(tasks); ++t) {
-    const Status s = run_task(static_cast<size_t>(t));
-    if (s != Status::kOk) failed.store(static_cast<int>(s), std::memory_order_relaxed);
-  }
+  parallel(static_cast<int>(threads), [&](Team& team) {
+    team.for_static(tasks, [&](size_t t) {
+      const Status s = run_task(t);
+      if (s != Status::kOk) failed.store(static_cast<int>(s), std::memory_order_relaxed);
+    });
+  });
   return static_cast<Status>(failed.load());
 }
 

@@ -3,13 +3,13 @@
 // Each probe takes compute_lock() so it does not share the cores with a running kernel.
 #include "attn/probe.h"
 
-#include <omp.h>
-
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <vector>
 
-#include "attn/cpu_features.h"
+#include "attn/kernels.h"
 #include "attn/threads.h"
 
 namespace attn {
@@ -28,22 +28,21 @@ struct SumKernel {
   float (*fn)(const float*, size_t);
 };
 
+// The probes of the kernel set in use (attn/kernels.h), so a peak measured after select_isa()
+// is the peak of the set the kernels being compared run on.
 FmaKernel best_fma_kernel() {
-#if defined(ATTN_HAVE_X86_KERNELS)
-  if (cpu_features().avx2_fma) return {f32_probe_fma__avx2, kProbeFmaFlopsPerIter__avx2, "avx2"};
-#endif
-  return {f32_probe_fma__scalar, kProbeFmaFlopsPerIter__scalar, "scalar"};
+  const KernelTable& kt = kernels();
+  return {kt.probe_fma, kt.probe_fma_flops_per_iter, kt.isa};
 }
 
-SumKernel best_sum_kernel() {
-#if defined(ATTN_HAVE_X86_KERNELS)
-  if (cpu_features().avx2_fma) return {f32_probe_sum__avx2};
-#endif
-  return {f32_probe_sum__scalar};
-}
+SumKernel best_sum_kernel() { return {kernels().probe_sum}; }
 
 // Keeps results observable so no loop is removed as dead code.
 volatile double g_sink = 0.0;
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 }  // namespace
 
@@ -56,9 +55,9 @@ PeakResult probe_fma_peak(int threads, double seconds) {
   size_t iters = 1 << 16;
   double elapsed = 0.0;
   for (;;) {
-    const double t0 = omp_get_wtime();
+    const double t0 = now_seconds();
     g_sink = g_sink + k.fn(iters);
-    elapsed = omp_get_wtime() - t0;
+    elapsed = now_seconds() - t0;
     if (elapsed >= 0.02 || iters >= (size_t{1} << 40)) break;
     iters *= 4;
   }
@@ -67,12 +66,13 @@ PeakResult probe_fma_peak(int threads, double seconds) {
   // The best trial is the peak: slower ones lost time to frequency ramp-up, thread start-up or a
   // neighbour on a shared machine, none of which is the hardware's limit.
   double best = 0.0;
+  std::vector<double> part(static_cast<size_t>(threads));
   for (int trial = 0; trial < kTrials; ++trial) {
+    const double t0 = now_seconds();
+    parallel(threads, [&](Team& team) { part[static_cast<size_t>(team.rank())] = k.fn(iters); });
+    const double dt = now_seconds() - t0;
     double sum = 0.0;
-    const double t0 = omp_get_wtime();
-#pragma omp parallel num_threads(threads) reduction(+ : sum)
-    sum += k.fn(iters);
-    const double dt = omp_get_wtime() - t0;
+    for (double p : part) sum += p;
     g_sink = g_sink + sum;
     const double flops = static_cast<double>(k.flops_per_iter) * static_cast<double>(iters) * threads;
     best = std::max(best, flops / dt * 1e-9);
@@ -91,26 +91,24 @@ Status probe_read_bandwidth(int threads, size_t bytes, BandwidthResult* out) {
 
   // Each thread writes (first touch) exactly the range it will later read, so on a NUMA machine
   // its pages sit on its own node, as a kernel's per-thread share of a KV cache would.
-#pragma omp parallel num_threads(threads)
-  {
-    const size_t nt = static_cast<size_t>(omp_get_num_threads());
-    const size_t t = static_cast<size_t>(omp_get_thread_num());
+  parallel(threads, [&](Team& team) {
+    const size_t nt = static_cast<size_t>(team.size()), t = static_cast<size_t>(team.rank());
     const size_t lo = n * t / nt, hi = n * (t + 1) / nt;
     std::fill(buf + lo, buf + hi, 1.0f);
-  }
+  });
 
   double best = 0.0, checksum = 0.0;
+  std::vector<double> part(static_cast<size_t>(threads));
   for (int trial = 0; trial < kTrials; ++trial) {
-    double sum = 0.0;
-    const double t0 = omp_get_wtime();
-#pragma omp parallel num_threads(threads) reduction(+ : sum)
-    {
-      const size_t nt = static_cast<size_t>(omp_get_num_threads());
-      const size_t t = static_cast<size_t>(omp_get_thread_num());
+    const double t0 = now_seconds();
+    parallel(threads, [&](Team& team) {
+      const size_t nt = static_cast<size_t>(team.size()), t = static_cast<size_t>(team.rank());
       const size_t lo = n * t / nt, hi = n * (t + 1) / nt;
-      sum += k.fn(buf + lo, hi - lo);
-    }
-    const double dt = omp_get_wtime() - t0;
+      part[t] = k.fn(buf + lo, hi - lo);
+    });
+    const double dt = now_seconds() - t0;
+    double sum = 0.0;
+    for (double p : part) sum += p;
     checksum = sum;
     best = std::max(best, static_cast<double>(n * sizeof(float)) / dt * 1e-9);
   }

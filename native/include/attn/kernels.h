@@ -20,7 +20,7 @@ using GemmUkernelFn = void (*)(size_t m, size_t n_valid, size_t kc, const float*
                                size_t ldc, const float* bias, bool accumulate);
 
 struct KernelTable {
-  const char* isa;  // "avx2" or "scalar"
+  const char* isa;  // "avx512", "avx2", "neon" or "scalar"
 
   // --- GEMM (native/kernels/*/f32_gemm_*.cc) ---
   size_t gemm_mr;
@@ -58,19 +58,35 @@ struct KernelTable {
   // step leaves it).
   void (*attn_pv)(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis,
                   const float* alpha, float* o, size_t ldo, size_t nr, size_t dv);
+
+  // --- machine-limit probes (native/kernels/*/f32_probe_*.cc; drivers in native/core/probe.cc) ---
+  // probe_fma runs `iters` iterations of independent FMA chains, probe_fma_flops_per_iter flops
+  // each; probe_sum returns sum(x[0..n)). Part of the table so the bench's "% of peak" is the
+  // peak of the set actually in use.
+  float (*probe_fma)(size_t iters);
+  size_t probe_fma_flops_per_iter;
+  float (*probe_sum)(const float* x, size_t n);
+
+  // --- GEMM cache blocking for gemm_ukernel (native/core/matmul.cc); 0: the driver's defaults ---
+  size_t gemm_kc;  // depth of a packed block (gemm_kc x gemm_nr floats of B per microkernel call)
+  size_t gemm_mc;  // rows of A per packed block, a multiple of gemm_mr (gemm_mc x gemm_kc in L2)
 };
 
-// Rows per packed Q panel in attn_qk_panel (two AVX2 vectors).
+// Rows per packed Q panel in attn_qk_panel (two AVX2 vectors, one AVX-512 vector).
 constexpr size_t kAttnPanel = 16;
 
-// The table in use. Selected on first use from CPUID + XGETBV (x86) or the build target (arm64).
+// The table in use. Selected on first use from CPUID + XGETBV (x86) or the build target (arm64),
+// capped by the environment variable NODE_ATTENTION_SIMD when it names a set.
 const KernelTable& kernels();
 
-// Names of the kernel sets this CPU can run, best first (e.g. {"avx2","scalar"}).
+// Names of the kernel sets this CPU can run, best first (e.g. {"avx512","avx2","scalar"}); with
+// NODE_ATTENTION_SIMD set (avx512|avx2|neon|scalar, any case) only the sets at or below it.
 // select_isa() switches the active table (tests and benchmarks use it to compare ISAs);
 // it returns false, changing nothing, when the CPU cannot run that set.
 bool select_isa(const char* isa);
 const char* const* supported_isas(size_t* count);
+// Why NODE_ATTENTION_SIMD was ignored (an unknown name; the full list then applies), or null.
+const char* isa_env_error();
 
 // --- kernel symbols, XNNPACK-style names: <dtype>_<family>_<tile>__<isa> ---
 void f32_gemm_4x8__scalar(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
@@ -90,6 +106,22 @@ void f32_attn_pv__scalar(const float*, size_t, const float*, size_t, const int32
                          float*, size_t, size_t, size_t);
 
 #if defined(ATTN_HAVE_X86_KERNELS)
+void f32_gemm_12x32__avx512(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
+                            size_t, float*, size_t, const float*, bool);
+float f32_vec_dot__avx512(const float*, const float*, size_t);
+void f32_vec_axpy__avx512(float*, const float*, float, size_t);
+void f32_vec_scale__avx512(float*, float, size_t);
+float f32_vec_max__avx512(const float*, size_t);
+float f32_vec_expsum__avx512(float*, float, size_t);
+void f32_vec_softcap__avx512(float*, float, float, size_t);
+void f32_attn_qk_panel__avx512(const float*, size_t, size_t, const float*, size_t, float*, size_t);
+void f32_attn_qk_rows__avx512(const float*, size_t, size_t, const float*, size_t, size_t, size_t, float*,
+                              size_t);
+void f32_attn_softmax__avx512(float*, size_t, size_t, size_t, const int32_t*, float, float*, float*,
+                              float*);
+void f32_attn_pv__avx512(const float*, size_t, const float*, size_t, const int32_t*, const float*, float*,
+                         size_t, size_t, size_t);
+
 void f32_gemm_6x16__avx2(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
                          size_t, float*, size_t, const float*, bool);
 float f32_vec_dot__avx2(const float*, const float*, size_t);
@@ -104,6 +136,24 @@ void f32_attn_qk_rows__avx2(const float*, size_t, size_t, const float*, size_t, 
 void f32_attn_softmax__avx2(float*, size_t, size_t, size_t, const int32_t*, float, float*, float*,
                             float*);
 void f32_attn_pv__avx2(const float*, size_t, const float*, size_t, const int32_t*, const float*, float*,
+                       size_t, size_t, size_t);
+#endif
+
+#if defined(ATTN_HAVE_ARM_KERNELS)
+void f32_gemm_8x12__neon(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
+                         size_t, float*, size_t, const float*, bool);
+float f32_vec_dot__neon(const float*, const float*, size_t);
+void f32_vec_axpy__neon(float*, const float*, float, size_t);
+void f32_vec_scale__neon(float*, float, size_t);
+float f32_vec_max__neon(const float*, size_t);
+float f32_vec_expsum__neon(float*, float, size_t);
+void f32_vec_softcap__neon(float*, float, float, size_t);
+void f32_attn_qk_panel__neon(const float*, size_t, size_t, const float*, size_t, float*, size_t);
+void f32_attn_qk_rows__neon(const float*, size_t, size_t, const float*, size_t, size_t, size_t, float*,
+                            size_t);
+void f32_attn_softmax__neon(float*, size_t, size_t, size_t, const int32_t*, float, float*, float*,
+                            float*);
+void f32_attn_pv__neon(const float*, size_t, const float*, size_t, const int32_t*, const float*, float*,
                        size_t, size_t, size_t);
 #endif
 

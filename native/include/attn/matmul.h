@@ -26,7 +26,7 @@ struct MatmulArgs {
 };
 
 // Re-entrant: scratch is per thread, so any thread may call it at any time. Work large enough to
-// share runs on num_threads() OpenMP threads under compute_lock(), so do not call it while
+// share runs on num_threads() threads (attn/threads.h) under compute_lock(), so do not call it while
 // holding that lock; called from inside a parallel region it runs on the calling thread.
 Status matmul(const MatmulArgs& args);
 

@@ -10,7 +10,7 @@ namespace attn {
 
 struct PeakResult {
   double gflops;       // best of several timed runs, all threads together
-  const char* kernel;  // "avx2" (256-bit FMA) or "scalar" (no -m flags; may use SSE2/NEON)
+  const char* kernel;  // the kernel set whose probe ran: kernels().isa
 };
 
 struct BandwidthResult {
@@ -28,13 +28,23 @@ Status probe_read_bandwidth(int threads, size_t bytes, BandwidthResult* out);
 // --- kernels: one per ISA, no threading, no allocation ---
 // f32_probe_fma runs `iters` iterations of independent FMA chains (kProbeFmaFlopsPerIter flops
 // each) and returns a value derived from the accumulators; f32_probe_sum returns sum(x[0..n)).
+// The drivers reach them through the kernel table (attn/kernels.h), whose constant tables need
+// the flop counts as constants here: chains x lanes x 2 flops.
 float f32_probe_fma__scalar(size_t iters);
 float f32_probe_sum__scalar(const float* x, size_t n);
-extern const size_t kProbeFmaFlopsPerIter__scalar;
+constexpr size_t kProbeFmaFlopsPerIter__scalar = 32 * 1 * 2;
 #if defined(ATTN_HAVE_X86_KERNELS)
 float f32_probe_fma__avx2(size_t iters);
 float f32_probe_sum__avx2(const float* x, size_t n);
-extern const size_t kProbeFmaFlopsPerIter__avx2;
+constexpr size_t kProbeFmaFlopsPerIter__avx2 = 12 * 8 * 2;
+float f32_probe_fma__avx512(size_t iters);
+float f32_probe_sum__avx512(const float* x, size_t n);
+constexpr size_t kProbeFmaFlopsPerIter__avx512 = 16 * 16 * 2;
+#endif
+#if defined(ATTN_HAVE_ARM_KERNELS)
+float f32_probe_fma__neon(size_t iters);
+float f32_probe_sum__neon(const float* x, size_t n);
+constexpr size_t kProbeFmaFlopsPerIter__neon = 16 * 4 * 2;
 #endif
 
 }  // namespace attn

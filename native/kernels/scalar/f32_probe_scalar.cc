@@ -12,7 +12,7 @@ constexpr size_t kLanes = 32;
 }  // namespace
 
 // kLanes independent chains x 2 flops (a multiply and an add, fused or not).
-const size_t kProbeFmaFlopsPerIter__scalar = kLanes * 2;
+static_assert(kProbeFmaFlopsPerIter__scalar == kLanes * 2, "attn/probe.h");
 
 // c <- c * a + b converges to 1 and stays normal; see f32_probe_avx2.cc.
 float f32_probe_fma__scalar(size_t iters) {

@@ -10,7 +10,7 @@
 namespace attn {
 
 // 12 independent accumulators x 8 lanes x 2 flops per FMA.
-const size_t kProbeFmaFlopsPerIter__avx2 = 12 * 8 * 2;
+static_assert(kProbeFmaFlopsPerIter__avx2 == 12 * 8 * 2, "attn/probe.h");
 
 // c <- c * a + b converges to b / (1 - a) = 1, so the values stay normal (no denormal stalls)
 // however long it runs. Twelve chains cover FMA latency (4-5 cycles) times two FMA ports.

@@ -1,0 +1,283 @@
+// AVX-512 attention tiles, the GEMM-like parts (contract in attn/kernels.h; the softmax step is
+// in f32_attn_softmax_avx512.cc, the tile loop and threads in native/core/attention_flash.cc and
+// attention_decode.cc). Score tiles are transposed, s[j * lds + r] = key j against query row r.
+//
+//   qk_panel: S^T (12 keys, 16 rows) = K (12, d) @ Qpanel (d, 16). The 16 rows of a packed Q
+//             panel are exactly one zmm, so per step of d: one load of the panel and 12 FMAs
+//             whose K operand is an embedded broadcast straight from the K rows (read in place,
+//             any stride), into 12 accumulators (FMA latency 4 x 2 pipes needs at least 8).
+//   qk_rows:  the decode form, where rows are few: dot products of 4 rows x 4 keys (or 2x8, 1x16)
+//             with 16-lane partial sums, reduced at the end by one transpose-and-add tree that
+//             leaves the 16 totals in one zmm.
+//   pv:       O (6 rows, 64 columns) = alpha * O + P (6, nk) @ V (nk, 64). Per key: four loads
+//             of the V row (in place), six broadcasts of P^T, 24 FMAs; the rescale by alpha is
+//             fused into loading the O tile, and a last partial vector of columns goes under an
+//             opmask. V goes by in slices of keys (kSliceKeys*) that stay in L1 for every row
+//             block and column block, the next slice prefetched.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "attn/kernels.h"
+#include "f32_exp_avx512.h"
+
+namespace attn {
+namespace {
+
+constexpr int kQkKeys = 12;
+constexpr size_t kPvRows = 6;
+// Keys per V slice in attn_pv and prefetch distance of the decode QK. With one row block
+// (decode) V comes from memory and short slices keep the prefetch of the next one timely; with
+// many row blocks V is in L2 and longer slices spend fewer O-tile loads and stores per key.
+constexpr size_t kSliceKeys = 16;
+constexpr size_t kSliceKeysManyRows = 48;
+
+inline __mmask16 tail_mask(size_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+
+// Asks for rows [from, min(from + n, end)) of a strided view to be fetched into L1.
+inline void prefetch_rows(const float* x, size_t x_st, size_t from, size_t n, size_t end, size_t cols) {
+  const size_t to = from + n < end ? from + n : end;
+  for (size_t j = from; j < to; ++j) {
+    const char* row = reinterpret_cast<const char*>(x + j * x_st);
+    for (size_t b = 0; b < cols * sizeof(float); b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+  }
+}
+
+template <int NK>
+void qk_block(const float* k, size_t k_st, const float* qp, size_t d, float* s, size_t lds) {
+  __m512 acc[NK];
+#pragma GCC unroll 16
+  for (int i = 0; i < NK; ++i) acc[i] = _mm512_setzero_ps();
+  for (size_t p = 0; p < d; ++p) {
+    const __m512 q = _mm512_loadu_ps(qp + p * kAttnPanel);
+#pragma GCC unroll 16
+    for (int i = 0; i < NK; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(k[i * k_st + p]), q, acc[i]);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < NK; ++i) _mm512_storeu_ps(s + i * lds, acc[i]);
+}
+
+// v[q] holds 16 partial sums; lane L of the result is the total of v[4 * (L % 4) + L / 4]
+// (callers place their accumulators accordingly, see acc_slot). Four levels, each halving the
+// vectors with one add of two shuffles:
+//   16 -> 8: 256-bit halves     (each vector: 8 partials of 2 sources)
+//    8 -> 4: 128-bit chunks     (4 partials of 4 sources, one per chunk)
+//    4 -> 2: unpack lo/hi       (per chunk: lanes a, b, a, b)
+//    2 -> 1: 64-bit pairs       (per chunk c: sources c, c + 4, c + 8, c + 12)
+inline __m512 reduce16(const __m512* v) {
+  __m512 w[8], x[4], y[2];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                         _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0xDD));
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < 2; ++i) {
+    y[i] = _mm512_add_ps(_mm512_unpacklo_ps(x[2 * i], x[2 * i + 1]), _mm512_unpackhi_ps(x[2 * i], x[2 * i + 1]));
+  }
+  return _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                       _mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+// Where reduce16 wants the partial sums that should end up in lane L.
+constexpr int acc_slot(int lane) { return 4 * (lane % 4) + lane / 4; }
+
+// MR rows x NJ keys of dot products, MR * NJ = 16: lane j * MR + i of the reduced vector is row
+// i against key j, so each key's MR rows are contiguous lanes.
+template <int MR, int NJ>
+void dot_block(const float* k, size_t k_st, const float* q, size_t q_st, size_t d, float* s, size_t lds) {
+  static_assert(MR * NJ == 16, "one reduce16");
+  __m512 acc[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
+  for (size_t p = 0; p < d; p += 16) {
+    const __mmask16 m = d - p >= 16 ? __mmask16(0xFFFF) : tail_mask(d - p);
+    __m512 kv[NJ];
+#pragma GCC unroll 16
+    for (int j = 0; j < NJ; ++j) kv[j] = _mm512_maskz_loadu_ps(m, k + j * k_st + p);
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      const __m512 qv = _mm512_maskz_loadu_ps(m, q + i * q_st + p);
+#pragma GCC unroll 16
+      for (int j = 0; j < NJ; ++j) {
+        const int slot = acc_slot(j * MR + i);
+        acc[slot] = _mm512_fmadd_ps(qv, kv[j], acc[slot]);
+      }
+    }
+  }
+  const __m512 sums = reduce16(acc);
+  if constexpr (MR == 4) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) _mm_storeu_ps(s + j * lds, _mm512_extractf32x4_ps(sums, j));
+  } else {
+    alignas(64) float t[16];
+    _mm512_store_ps(t, sums);
+#pragma GCC unroll 16
+    for (int j = 0; j < NJ; ++j) {
+#pragma GCC unroll 2
+      for (int i = 0; i < MR; ++i) s[j * lds + i] = t[j * MR + i];
+    }
+  }
+}
+
+// One key against MR rows (the keys left over after the NJ-key blocks).
+template <int MR>
+void dot_key(const float* k, const float* q, size_t q_st, size_t d, float* s) {
+  __m512 acc[MR];
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i) acc[i] = _mm512_setzero_ps();
+  for (size_t p = 0; p < d; p += 16) {
+    const __mmask16 m = d - p >= 16 ? __mmask16(0xFFFF) : tail_mask(d - p);
+    const __m512 kv = _mm512_maskz_loadu_ps(m, k + p);
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i * q_st + p), kv, acc[i]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i) s[i] = avx512::hsum_ps(acc[i]);
+}
+
+template <int MR, int NJ>
+void dot_rows(const float* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t d, float* s,
+              size_t lds) {
+  size_t j = 0;
+  for (; j + NJ <= nk; j += NJ) {
+    // K streams from memory once (decode): keep the rows kSliceKeys ahead in flight.
+    prefetch_rows(k, k_st, j + kSliceKeys, NJ, nk, d);
+    dot_block<MR, NJ>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
+  }
+  for (; j < nk; ++j) dot_key<MR>(k + j * k_st, q, q_st, d, s + j * lds);
+}
+
+// O rows [0, MR) x NV vectors of columns, the last one under `last` (all ones when full).
+// alpha == nullptr: plain accumulation (a later slice of keys for the same rows).
+template <int MR, int NV>
+void pv_block(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk, const float* alpha,
+              float* o, size_t ldo, __mmask16 last) {
+  auto load = [&](const float* x, int w) {
+    return w == NV - 1 ? _mm512_maskz_loadu_ps(last, x + 16 * w) : _mm512_loadu_ps(x + 16 * w);
+  };
+  __m512 acc[MR][NV];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+    const __m512 a = alpha != nullptr ? _mm512_set1_ps(alpha[i]) : _mm512_set1_ps(1.f);
+#pragma GCC unroll 4
+    for (int w = 0; w < NV; ++w) acc[i][w] = _mm512_mul_ps(a, load(o + i * ldo, w));
+  }
+  for (size_t j = 0; j < nk; ++j) {
+    __m512 vv[NV];
+#pragma GCC unroll 4
+    for (int w = 0; w < NV; ++w) vv[w] = load(v + j * v_st, w);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m512 pb = _mm512_set1_ps(p[j * ldp + i]);
+#pragma GCC unroll 4
+      for (int w = 0; w < NV; ++w) acc[i][w] = _mm512_fmadd_ps(pb, vv[w], acc[i][w]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int w = 0; w < NV; ++w) {
+      if (w == NV - 1) {
+        _mm512_mask_storeu_ps(o + i * ldo + 16 * w, last, acc[i][w]);
+      } else {
+        _mm512_storeu_ps(o + i * ldo + 16 * w, acc[i][w]);
+      }
+    }
+  }
+}
+
+template <int MR>
+void pv_rows(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk, const float* alpha,
+             float* o, size_t ldo, size_t dv) {
+  size_t c = 0;
+  for (; c + 64 <= dv; c += 64) pv_block<MR, 4>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, 0xFFFF);
+  const size_t rest = dv - c;
+  if (rest == 0) return;
+  // rest in [1, 63]: ceil(rest / 16) vectors, the last one holding rest - 16 * (vectors - 1).
+  const __mmask16 last = tail_mask(rest - 16 * ((rest - 1) / 16));
+  switch ((rest + 15) / 16) {
+    case 4: pv_block<MR, 4>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
+    case 3: pv_block<MR, 3>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
+    case 2: pv_block<MR, 2>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
+    default: pv_block<MR, 1>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
+  }
+}
+
+}  // namespace
+
+void f32_attn_qk_panel__avx512(const float* k, size_t k_st, size_t nk, const float* qp, size_t d, float* s,
+                               size_t lds) {
+  size_t j = 0;
+  for (; j + kQkKeys <= nk; j += kQkKeys) qk_block<kQkKeys>(k + j * k_st, k_st, qp, d, s + j * lds, lds);
+  const float* kj = k + j * k_st;
+  float* sj = s + j * lds;
+  // 1..11 keys left: an 8-key block then the rest (4, 2, 1), so every count has few kernels.
+  size_t left = nk - j;
+  if (left >= 8) {
+    qk_block<8>(kj, k_st, qp, d, sj, lds);
+    kj += 8 * k_st, sj += 8 * lds, left -= 8;
+  }
+  if (left >= 4) {
+    qk_block<4>(kj, k_st, qp, d, sj, lds);
+    kj += 4 * k_st, sj += 4 * lds, left -= 4;
+  }
+  if (left >= 2) {
+    qk_block<2>(kj, k_st, qp, d, sj, lds);
+    kj += 2 * k_st, sj += 2 * lds, left -= 2;
+  }
+  if (left == 1) qk_block<1>(kj, k_st, qp, d, sj, lds);
+}
+
+void f32_attn_qk_rows__avx512(const float* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
+                              size_t d, float* s, size_t lds) {
+  size_t r = 0;
+  for (; r + 4 <= nr; r += 4) dot_rows<4, 4>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+  if (nr - r >= 2) {
+    dot_rows<2, 8>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+    r += 2;
+  }
+  if (r < nr) dot_rows<1, 16>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+}
+
+void f32_attn_pv__avx512(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis,
+                         const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
+  int32_t nk = 0;
+  for (size_t r = 0; r < nr; ++r) nk = vis[r] > nk ? vis[r] : nk;
+  // V is walked in slices that stay in L1 while every row block uses them, the next slice
+  // fetched ahead: the column blocks read each V row in 256-byte pieces, a pattern the hardware
+  // prefetchers do not follow when V comes from memory (decode).
+  const size_t slice = nr <= kPvRows ? kSliceKeys : kSliceKeysManyRows;
+  for (size_t j0 = 0; j0 < static_cast<size_t>(nk); j0 += slice) {
+    prefetch_rows(v, v_st, j0 + slice, slice, static_cast<size_t>(nk), dv);
+    for (size_t r = 0; r < nr; r += kPvRows) {
+      const size_t rows = nr - r < kPvRows ? nr - r : kPvRows;
+      // Keys past every row's visible range have p = 0. A block with no visible key at all
+      // keeps o as is (its alpha is 1, or 0 with o = 0), so it is skipped outright.
+      int32_t end = 0;
+      for (size_t i = 0; i < rows; ++i) end = vis[r + i] > end ? vis[r + i] : end;
+      if (static_cast<size_t>(end) <= j0) continue;
+      const size_t n = static_cast<size_t>(end) - j0 < slice ? static_cast<size_t>(end) - j0 : slice;
+      const float* pr = p + j0 * ldp + r;
+      const float* vr = v + j0 * v_st;
+      // alpha rescales o once, with the first slice.
+      const float* ar = j0 == 0 ? alpha + r : nullptr;
+      float* orow = o + r * ldo;
+      switch (rows) {
+        case 6: pv_rows<6>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+        case 5: pv_rows<5>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+        case 4: pv_rows<4>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+        case 3: pv_rows<3>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+        case 2: pv_rows<2>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+        default: pv_rows<1>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
+      }
+    }
+  }
+}
+
+}  // namespace attn

@@ -1,0 +1,934 @@
+// isa_test NAME [--how=HOW]: the kernel-set test that needs no Node (npm run test:isa).
+//
+// Selects kernel set NAME through the core's own dispatch (select_isa), then runs the same checks
+// for every set against float64 references: the table's kernels one by one (GEMM microkernel over
+// every tile and vector edge, vector primitives, exp accuracy over a dense sweep of floats, the
+// online-softmax step, QK/PV tiles) and the core drivers on top of them (matmul, attention
+// prefill / decode split / score output). Inputs that a kernel must not read sit right before an
+// unreadable page, and outputs it must not write are fenced with sentinels, so a tail handled
+// one lane too wide fails here instead of corrupting a user's heap.
+//
+// Prints exactly one line on stdout, `isa NAME (HOW): N passed, M failed`, details of failures on
+// stderr, and exits non-zero on any failure (or when this build/CPU cannot run NAME).
+// HOW is "native", "simde" for the avx512 set of a -DATTN_AVX512_SIMDE=ON build, or what the
+// caller says with --how= (scripts/test-isa.sh passes qemu-aarch64).
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "attn/attention.h"
+#include "attn/kernels.h"
+#include "attn/matmul.h"
+#include "attn/threads.h"
+
+namespace {
+
+using attn::KernelTable;
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+
+struct Check {
+  const char* name;
+  int errors = 0;
+};
+Check* g_check = nullptr;
+
+bool verbose() {
+  const char* v = std::getenv("ISA_TEST_VERBOSE");
+  return v != nullptr && v[0] != '\0' && v[0] != '0';
+}
+
+// Records a failure of the running check; prints the first few of each.
+void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void fail(const char* fmt, ...) {
+  if (g_check->errors++ >= 5) return;
+  std::fprintf(stderr, "  %s: ", g_check->name);
+  va_list ap;
+  va_start(ap, fmt);
+  std::vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  std::fputc('\n', stderr);
+}
+
+bool close_to(double got, double want, double tol) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  return std::fabs(got - want) <= tol;  // false for NaN got
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory: `n` floats ending right before a PROT_NONE page, so reading one element past the end
+// faults (under qemu-user too).
+
+class Guarded {
+ public:
+  explicit Guarded(size_t n) : n_(n) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    bytes_ = (n * sizeof(float) + page - 1) / page * page + page;
+    base_ = static_cast<char*>(mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (base_ == MAP_FAILED) {
+      std::perror("mmap");
+      std::exit(2);
+    }
+    mprotect(base_ + bytes_ - page, page, PROT_NONE);
+    data_ = reinterpret_cast<float*>(base_ + bytes_ - page) - n;
+  }
+  ~Guarded() { munmap(base_, bytes_); }
+  Guarded(const Guarded&) = delete;
+  Guarded& operator=(const Guarded&) = delete;
+  float* data() { return data_; }
+  float& operator[](size_t i) { return data_[i]; }
+  size_t size() const { return n_; }
+
+ private:
+  size_t n_, bytes_;
+  char* base_;
+  float* data_;
+};
+
+// 64-byte aligned scratch, as the core's TileScratch is.
+struct Aligned {
+  explicit Aligned(size_t n) : p(static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64))), n(n) {}
+  ~Aligned() { std::free(p); }
+  Aligned(const Aligned&) = delete;
+  float* p;
+  size_t n;
+};
+
+std::mt19937 g_rng(12345);
+float uniform(float lo = -1.f, float hi = 1.f) { return std::uniform_real_distribution<float>(lo, hi)(g_rng); }
+size_t pick(size_t lo, size_t hi) { return std::uniform_int_distribution<size_t>(lo, hi)(g_rng); }
+void fill(float* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) p[i] = uniform();
+}
+
+constexpr float kSentinel = 12345.f;
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// ---------------------------------------------------------------------------------------------
+// GEMM microkernel: C[m x n_valid] (+)= A[m x kc] B[kc x n_valid] (+ bias), every layout of A the
+// driver uses, every m and n_valid from 1 to past two tiles / one panel, depths around the vector
+// widths. A rows past m and B columns past n_valid hold NaN (a kernel may read neither into a
+// stored result); B's last row ends at a guard page; C is fenced with sentinels.
+
+enum class ALayout { kPacked, kRowMajor, kTransposed };
+
+void gemm_case(const KernelTable& kt, ALayout layout, size_t m, size_t nv, size_t kc, bool bias_on, bool accumulate,
+               size_t ldb_extra) {
+  const size_t MR = kt.gemm_mr, NR = kt.gemm_nr;
+  const size_t tiles = (m + MR - 1) / MR, mp = tiles * MR;
+  // A: element (i, p) at i * a_rs + p * a_cs within tile i / MR (a_ms apart).
+  size_t a_rs, a_cs, a_ms, a_len;
+  const size_t lda = kc + 3;  // in-place leading dimension, not a multiple of anything
+  switch (layout) {
+    case ALayout::kPacked: a_rs = 1, a_cs = MR, a_ms = MR * kc, a_len = mp * std::max<size_t>(kc, 1); break;
+    case ALayout::kRowMajor: a_rs = lda, a_cs = 1, a_ms = MR * lda, a_len = m * lda; break;
+    default: a_rs = 1, a_cs = mp + 2, a_ms = MR, a_len = std::max<size_t>(kc, 1) * (mp + 2); break;
+  }
+  std::vector<float> a(a_len, kNaN);
+  std::vector<double> A(m * kc);
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t p = 0; p < kc; ++p) {
+      const float v = uniform();
+      a[(i / MR) * a_ms + (i % MR) * a_rs + p * a_cs] = v;
+      A[i * kc + p] = v;
+    }
+  }
+  const size_t ldb = layout == ALayout::kPacked ? NR : nv + ldb_extra;
+  // The last row of B ends right at the guard page: nothing past column n_valid - 1 is readable.
+  Guarded b(std::max<size_t>(kc, 1) * ldb - (ldb - nv));
+  for (size_t i = 0; i < b.size(); ++i) b[i] = (i % ldb) < nv ? uniform() : kNaN;
+  Guarded bias(nv);
+  fill(bias.data(), nv);
+
+  const size_t ldc = nv + 5;
+  std::vector<float> c((m + 2) * ldc, kSentinel);
+  float* c0 = c.data() + ldc;  // a row of sentinels above
+  std::vector<double> want(m * nv);
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < nv; ++j) {
+      double acc = 0.0;
+      if (accumulate) {
+        c0[i * ldc + j] = uniform();
+        acc = c0[i * ldc + j];
+      } else if (bias_on) {
+        acc = bias[j];
+      }
+      for (size_t p = 0; p < kc; ++p) acc += A[i * kc + p] * static_cast<double>(b[p * ldb + j]);
+      want[i * nv + j] = acc;
+    }
+  }
+  kt.gemm_ukernel(m, nv, kc, a.data(), a_rs, a_cs, a_ms, b.data(), ldb, c0, ldc, bias_on ? bias.data() : nullptr,
+                  accumulate);
+  for (size_t r = 0; r < m + 2; ++r) {
+    for (size_t j = 0; j < ldc; ++j) {
+      const float got = c[r * ldc + j];
+      const bool inside = r >= 1 && r <= m && j < nv;
+      if (!inside) {
+        if (got != kSentinel) fail("m=%zu n=%zu kc=%zu: C[%zu][%zu] outside the tile written", m, nv, kc, r, j);
+        continue;
+      }
+      const double w = want[(r - 1) * nv + j];
+      if (!close_to(got, w, 1e-5 * (1.0 + static_cast<double>(kc)))) {
+        fail("layout=%d m=%zu n=%zu kc=%zu bias=%d acc=%d: C[%zu][%zu] = %.9g, want %.9g", static_cast<int>(layout), m,
+             nv, kc, bias_on, accumulate, r - 1, j, got, w);
+      }
+    }
+  }
+}
+
+const size_t kDepths[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33};
+
+// Every (m, n_valid) pair with three depths, rotating through kDepths so each depth meets every
+// row and column edge across the sweep (all 12 for every pair would be 4x the time under qemu).
+void gemm_sweep(const KernelTable& kt, ALayout layout, bool accumulate) {
+  const size_t MR = kt.gemm_mr, NR = kt.gemm_nr;
+  for (size_t m = 1; m <= 2 * MR + 1; ++m) {
+    for (size_t nv = 1; nv <= NR; ++nv) {
+      const size_t first = (m * 5 + nv) % 12;
+      for (size_t step : {size_t{0}, size_t{4}, size_t{8}}) {
+        const size_t kc = kDepths[(first + step) % 12];
+        if (accumulate && kc == 0) continue;
+        gemm_case(kt, layout, m, nv, kc, !accumulate && (m + nv) % 2 == 0, accumulate, (m + kc) % 3);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vector primitives, lengths 0..70 (every tail of every vector width), the input ending at a
+// guard page.
+
+void vec_checks(const KernelTable& kt, int which) {
+  for (size_t n = 0; n <= 70; ++n) {
+    Guarded x(n), y(n);
+    fill(x.data(), n);
+    fill(y.data(), n);
+    std::vector<float> y0(y.data(), y.data() + n);
+    const float a = uniform();
+    switch (which) {
+      case 0: {
+        double want = 0.0, mag = 0.0;
+        for (size_t i = 0; i < n; ++i) {
+          want += static_cast<double>(x[i]) * y[i];
+          mag += std::fabs(static_cast<double>(x[i]) * y[i]);
+        }
+        const float got = kt.vec_dot(x.data(), y.data(), n);
+        if (!close_to(got, want, 1e-6 * (1.0 + mag))) fail("n=%zu: %.9g, want %.9g", n, got, want);
+        break;
+      }
+      case 1: {
+        kt.vec_axpy(y.data(), x.data(), a, n);
+        for (size_t i = 0; i < n; ++i) {
+          const double want = y0[i] + static_cast<double>(a) * x[i];
+          if (!close_to(y[i], want, 3e-7 * (1.0 + std::fabs(want)))) fail("n=%zu: y[%zu] = %.9g, want %.9g", n, i, y[i], want);
+        }
+        break;
+      }
+      case 2: {
+        kt.vec_scale(y.data(), a, n);
+        for (size_t i = 0; i < n; ++i) {
+          const double want = static_cast<double>(a) * y0[i];
+          if (!close_to(y[i], want, 1.2e-7 * std::fabs(want))) fail("n=%zu: y[%zu] = %.9g, want %.9g", n, i, y[i], want);
+        }
+        break;
+      }
+      default: {
+        // All negative, so a tail padded with 0 instead of -inf would win; -inf entries too.
+        for (size_t i = 0; i < n; ++i) x[i] = i % 7 == 3 ? -INFINITY : -1.f - std::fabs(x[i]);
+        float want = -INFINITY;
+        for (size_t i = 0; i < n; ++i) want = std::max(want, x[i]);
+        const float got = kt.vec_max(x.data(), n);
+        if (got != want) fail("n=%zu: %.9g, want %.9g", n, got, want);
+        break;
+      }
+    }
+  }
+}
+
+// exp through vec_expsum(x, 0, n) = (x <- exp(x), sum), over a dense sweep of float bit patterns
+// (every 4099th float, both signs) plus the range edges; max relative error where e^x is normal.
+constexpr double kExpMaxRelError = 2e-7;  // rr2_p5 measures 1.65e-7 over every float
+
+void exp_sweep(const KernelTable& kt) {
+  std::vector<float> xs;
+  auto add_range = [&xs](uint32_t from, uint32_t to) {
+    for (uint64_t bits = from; bits <= to; bits += 4099) {
+      float f;
+      const uint32_t b = static_cast<uint32_t>(bits);
+      std::memcpy(&f, &b, 4);
+      xs.push_back(f);
+    }
+  };
+  auto bits_of = [](float f) {
+    uint32_t b;
+    std::memcpy(&b, &f, 4);
+    return b;
+  };
+  add_range(0, bits_of(89.f));                // +0 .. 89 (tiny values included: exp ~ 1)
+  add_range(bits_of(-0.f), bits_of(-104.f));  // -0 .. -104
+  for (float f : {-87.33f, -87.34f, -87.5f, -103.9f, -1e30f, 88.3f, 88.37f, 88.38f, 88.7f, 88.73f, 100.f, 1e30f}) {
+    xs.push_back(f);
+  }
+  double worst = 0.0;
+  float worst_x = 0.f;
+  const size_t batch = 4093;  // odd, so every batch ends in a tail
+  std::vector<float> buf(batch);
+  for (size_t i0 = 0; i0 < xs.size(); i0 += batch) {
+    const size_t n = std::min(batch, xs.size() - i0);
+    std::copy_n(xs.data() + i0, n, buf.data());
+    const float sum = kt.vec_expsum(buf.data(), 0.f, n);
+    double want_sum = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+      const float x = xs[i0 + i], got = buf[i];
+      const double want = std::exp(static_cast<double>(x));
+      want_sum += got;
+      if (x >= -87.33f && x <= 88.37f) {
+        const double rel = std::fabs(got - want) / want;
+        if (!(rel <= kExpMaxRelError)) fail("exp(%.9g) = %.9g, want %.9g (rel error %.3g)", x, got, want, rel);
+        if (rel > worst) worst = rel, worst_x = x;
+      } else if (x < -87.33f) {
+        // Below the normal range: 0 or a denormal, never negative or NaN.
+        if (!(got >= 0.f && got <= 1.2e-38f)) fail("exp(%.9g) = %.9g, want 0 or denormal", x, got);
+      } else if (x < 88.7229f) {
+        // Between the SIMD sets' overflow cut (88.376) and ln(FLT_MAX): +inf or accurate.
+        if (!(std::isinf(got) || std::fabs(got - want) / want <= kExpMaxRelError)) fail("exp(%.9g) = %.9g", x, got);
+      } else if (!std::isinf(got)) {
+        fail("exp(%.9g) = %.9g, want +inf", x, got);
+      }
+    }
+    // A float sum of n terms may be off by (n - 1) units of roundoff (the scalar set sums in order).
+    if (!close_to(sum, want_sum, (static_cast<double>(n) * 6e-8 + 1e-6) * std::fabs(want_sum)) && !std::isinf(want_sum)) {
+      fail("sum of a batch = %.9g, want %.9g", sum, want_sum);
+    }
+  }
+  if (g_check->errors == 0 && verbose()) {
+    std::fprintf(stderr, "  exp: %zu floats, max relative error %.3g at x = %.9g\n", xs.size(), worst, worst_x);
+  }
+}
+
+// exp(x - max) with max subtracted in the kernel, special values, every tail length at a guard
+// page: -inf gives 0, the max gives exactly 1.
+void expsum_special(const KernelTable& kt) {
+  for (size_t n = 1; n <= 40; ++n) {
+    Guarded x(n);
+    std::vector<float> x0(n);
+    for (size_t i = 0; i < n; ++i) x0[i] = i % 5 == 2 ? -INFINITY : uniform(-30.f, 5.f);
+    const float mx = *std::max_element(x0.begin(), x0.end());
+    std::copy(x0.begin(), x0.end(), x.data());
+    const float sum = kt.vec_expsum(x.data(), mx, n);
+    double want_sum = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+      // The kernel subtracts in float; the reference does the same, so only exp's error remains.
+      const float d = x0[i] - mx;
+      const double want = std::exp(static_cast<double>(d));
+      want_sum += want;
+      if (x0[i] == -INFINITY && x[i] != 0.f) fail("n=%zu: exp(-inf) = %.9g", n, x[i]);
+      if (x0[i] == mx && mx != -INFINITY && x[i] != 1.f) fail("n=%zu: exp(max - max) = %.9g", n, x[i]);
+      if (!close_to(x[i], want, 2.5e-7 * want + 1e-38)) fail("n=%zu: x[%zu] = %.9g, want %.9g", n, i, x[i], want);
+    }
+    if (!close_to(sum, want_sum, 1e-6 * want_sum)) fail("n=%zu: sum %.9g, want %.9g", n, sum, want_sum);
+  }
+}
+
+void softcap_check(const KernelTable& kt) {
+  for (size_t n = 0; n <= 40; ++n) {
+    Guarded x(n);
+    std::vector<float> x0(n);
+    for (size_t i = 0; i < n; ++i) x0[i] = uniform(-200.f, 200.f) * (i % 3 == 0 ? 0.01f : 1.f);
+    std::copy(x0.begin(), x0.end(), x.data());
+    const float scale = 0.125f, cap = 30.f;
+    kt.vec_softcap(x.data(), scale, cap, n);
+    for (size_t i = 0; i < n; ++i) {
+      const double want = cap * std::tanh(static_cast<double>(x0[i]) * scale / cap);
+      if (!close_to(x[i], want, 1e-6 * std::fabs(want) + 1e-7)) fail("n=%zu: softcap(%.9g) = %.9g, want %.9g", n, x0[i], x[i], want);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Online-softmax step on a transposed tile: s[j * lds + r], rows r < nr (a multiple of 8), keys
+// j < nk, keys j >= vis[r] masked whatever s holds there (NaN here).
+
+struct SoftmaxState {
+  std::vector<double> m, l;
+};
+
+// One step in float64 on the same inputs; returns p[j][r] and updates the state, alpha.
+void softmax_ref(const std::vector<float>& s, size_t lds, size_t nk, size_t nr, const int32_t* vis, float scale,
+                 SoftmaxState& st, std::vector<double>& p, std::vector<double>& alpha) {
+  p.assign(nk * lds, 0.0);
+  alpha.assign(nr, 0.0);
+  for (size_t r = 0; r < nr; ++r) {
+    // The kernels work in float up to the exp: x = scale * s, the max, x - max. The reference
+    // does the same, so what is compared is the exp and the sums.
+    auto x_of = [&](size_t j) {
+      return j < static_cast<size_t>(std::max(vis[r], 0)) ? s[j * lds + r] * scale : -INFINITY;
+    };
+    float mx = static_cast<float>(st.m[r]);
+    for (size_t j = 0; j < nk; ++j) mx = std::max(mx, x_of(j));
+    const float mu = mx == -INFINITY ? 0.f : mx;
+    const double a = std::exp(static_cast<double>(static_cast<float>(st.m[r]) - mu));
+    double sum = 0.0;
+    for (size_t j = 0; j < nk; ++j) {
+      p[j * lds + r] = std::exp(static_cast<double>(x_of(j) - mu));
+      sum += p[j * lds + r];
+    }
+    st.l[r] = a * st.l[r] + sum;
+    st.m[r] = mx;
+    alpha[r] = a;
+  }
+}
+
+// mode 0: random scores; 1: every row fully masked; 2: -inf scores inside the visible range;
+// 3: huge logits (|s| up to 1e30, so scale * s keeps its rounding in both passes).
+void softmax_checks(const KernelTable& kt, int mode) {
+  const size_t lds = 32;
+  for (size_t nr : {size_t{8}, size_t{16}, size_t{24}, size_t{32}}) {
+    for (size_t nk : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{16}, size_t{33}, size_t{96}}) {
+      Aligned s(nk * lds);
+      std::vector<float> s0(nk * lds);
+      std::vector<int32_t> vis(lds);
+      SoftmaxState st{std::vector<double>(lds), std::vector<double>(lds)};
+      std::vector<float> m(lds), l(lds), alpha(lds);
+      for (size_t r = 0; r < lds; ++r) {
+        // First step from the initial state; a second step carries (m, l) over.
+        m[r] = -INFINITY;
+        l[r] = 0.f;
+        st.m[r] = -INFINITY;
+        st.l[r] = 0.0;
+      }
+      const float scale = mode == 3 ? 1.f : 0.37f;
+      for (int step = 0; step < 2; ++step) {
+        for (size_t r = 0; r < lds; ++r) {
+          vis[r] = mode == 1 ? 0 : static_cast<int32_t>((r % 4 == 1) ? pick(0, nk) : nk);
+          if (r % 8 == 5 && mode != 1) vis[r] = 0;
+        }
+        for (size_t j = 0; j < nk; ++j) {
+          for (size_t r = 0; r < lds; ++r) {
+            float v = uniform(-8.f, 8.f);
+            if (mode == 2 && (j + r) % 3 == 0) v = -INFINITY;
+            if (mode == 2 && r % 8 == 6) v = -INFINITY;  // a row with only -inf visible
+            if (mode == 3) v = (j + r) % 2 ? uniform(-1e30f, 1e30f) : uniform(-1e10f, 1e10f);
+            // Masked entries hold garbage the kernel must ignore.
+            s0[j * lds + r] = j < static_cast<size_t>(vis[r]) ? v : kNaN;
+          }
+        }
+        std::copy(s0.begin(), s0.end(), s.p);
+        std::vector<double> p, alpha_ref;
+        softmax_ref(s0, lds, nk, nr, vis.data(), scale, st, p, alpha_ref);
+        kt.attn_softmax(s.p, lds, nk, nr, vis.data(), scale, m.data(), l.data(), alpha.data());
+        for (size_t r = 0; r < nr; ++r) {
+          if (!(m[r] == static_cast<float>(st.m[r]))) fail("nr=%zu nk=%zu step=%d: m[%zu] = %.9g, want %.9g", nr, nk, step, r, m[r], st.m[r]);
+          if (!close_to(alpha[r], alpha_ref[r], 2.5e-7 * alpha_ref[r] + 1e-38)) {
+            fail("nr=%zu nk=%zu step=%d: alpha[%zu] = %.9g, want %.9g", nr, nk, step, r, alpha[r], alpha_ref[r]);
+          }
+          if (!close_to(l[r], st.l[r], 1e-5 * st.l[r] + 1e-38)) {
+            fail("nr=%zu nk=%zu step=%d: l[%zu] = %.9g, want %.9g", nr, nk, step, r, l[r], st.l[r]);
+          }
+          for (size_t j = 0; j < nk; ++j) {
+            const float got = s.p[j * lds + r];
+            const double want = p[j * lds + r];
+            // Masked keys must come out exactly 0 (PV may still multiply them), never NaN.
+            if (j >= static_cast<size_t>(std::max(vis[r], 0)) && got != 0.f) {
+              fail("nr=%zu nk=%zu: masked p[%zu][%zu] = %.9g", nr, nk, j, r, got);
+            } else if (!close_to(got, want, 2.5e-7 * want + 1e-38)) {
+              fail("nr=%zu nk=%zu step=%d: p[%zu][%zu] = %.9g, want %.9g", nr, nk, step, j, r, got, want);
+            }
+          }
+        }
+        // The kernel's float state is what the next step starts from.
+        for (size_t r = 0; r < nr; ++r) st.m[r] = m[r], st.l[r] = l[r];
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// QK tiles: s[j * lds + r] = k_j . q_r.
+
+void qk_panel_check(const KernelTable& kt) {
+  const size_t P = attn::kAttnPanel;
+  for (size_t d : {size_t{1}, size_t{3}, size_t{4}, size_t{5}, size_t{8}, size_t{15}, size_t{16}, size_t{17}, size_t{64}}) {
+    for (size_t nk = 1; nk <= 26; nk += (nk < 14 ? 1 : 6)) {
+      const size_t k_st = d + 3, lds = 2 * P;
+      Guarded k((nk - 1) * k_st + d);  // the last key row ends at the guard page
+      fill(k.data(), k.size());
+      Guarded qp(d * P);
+      fill(qp.data(), qp.size());
+      std::vector<float> s((nk + 1) * lds, kSentinel);
+      // The panel's 16 rows at offset P of a 32-row tile; rows [0, P) must stay untouched.
+      kt.attn_qk_panel(k.data(), k_st, nk, qp.data(), d, s.data() + P, lds);
+      for (size_t j = 0; j < nk + 1; ++j) {
+        for (size_t r = 0; r < lds; ++r) {
+          const float got = s[j * lds + r];
+          if (j == nk || r < P) {
+            if (got != kSentinel) fail("d=%zu nk=%zu: s[%zu][%zu] written outside the panel", d, nk, j, r);
+            continue;
+          }
+          double want = 0.0;
+          for (size_t p = 0; p < d; ++p) want += static_cast<double>(k[j * k_st + p]) * qp[p * P + r - P];
+          if (!close_to(got, want, 1e-6 * (1.0 + static_cast<double>(d)))) {
+            fail("d=%zu nk=%zu: s[%zu][%zu] = %.9g, want %.9g", d, nk, j, r - P, got, want);
+          }
+        }
+      }
+    }
+  }
+}
+
+void qk_rows_check(const KernelTable& kt) {
+  for (size_t d : {size_t{1}, size_t{3}, size_t{4}, size_t{7}, size_t{8}, size_t{9}, size_t{16}, size_t{31}, size_t{64}}) {
+    for (size_t nr = 1; nr <= 8; ++nr) {
+      for (size_t nk : {size_t{1}, size_t{2}, size_t{3}, size_t{5}, size_t{8}, size_t{13}, size_t{40}}) {
+        const size_t k_st = d + 1, q_st = d + 2, lds = 16;
+        Guarded k((nk - 1) * k_st + d);
+        fill(k.data(), k.size());
+        Guarded q((nr - 1) * q_st + d);
+        fill(q.data(), q.size());
+        std::vector<float> s((nk + 1) * lds, kSentinel);
+        kt.attn_qk_rows(k.data(), k_st, nk, q.data(), q_st, nr, d, s.data(), lds);
+        for (size_t j = 0; j < nk + 1; ++j) {
+          for (size_t r = 0; r < lds; ++r) {
+            const float got = s[j * lds + r];
+            if (j == nk || r >= nr) {
+              if (got != kSentinel) fail("d=%zu nr=%zu nk=%zu: s[%zu][%zu] written outside", d, nr, nk, j, r);
+              continue;
+            }
+            double want = 0.0;
+            for (size_t p = 0; p < d; ++p) want += static_cast<double>(k[j * k_st + p]) * q[r * q_st + p];
+            if (!close_to(got, want, 1e-6 * (1.0 + static_cast<double>(d)))) {
+              fail("d=%zu nr=%zu nk=%zu: s[%zu][%zu] = %.9g, want %.9g", d, nr, nk, j, r, got, want);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// PV: o_r <- alpha_r o_r + sum_{j < vis[r]} p[j][r] v_j. V holds exactly max(vis) rows, the last
+// one ending at the guard page (keys past every row's limit must not be read); p is 0 past each
+// row's limit, as the softmax step leaves it; columns past dv of each o row are sentinels.
+void pv_check(const KernelTable& kt) {
+  for (size_t nr = 1; nr <= 20; nr += (nr < 8 ? 1 : 5)) {
+    for (size_t dv = 1; dv <= 70; dv += (dv < 36 ? 1 : 11)) {
+      const size_t ldp = (nr + 15) / 16 * 16, ldo = dv + 3, v_st = dv + 2;
+      std::vector<int32_t> vis(ldp, 0);
+      int32_t vmax = 0;
+      for (size_t r = 0; r < nr; ++r) {
+        vis[r] = static_cast<int32_t>(r % 5 == 4 ? 0 : pick(1, 30));
+        vmax = std::max(vmax, vis[r]);
+      }
+      const size_t nk = static_cast<size_t>(vmax);
+      std::vector<float> p(std::max<size_t>(nk, 1) * ldp, 0.f);
+      for (size_t j = 0; j < nk; ++j) {
+        for (size_t r = 0; r < nr; ++r) p[j * ldp + r] = j < static_cast<size_t>(vis[r]) ? uniform(0.f, 1.f) : 0.f;
+      }
+      Guarded v(nk == 0 ? 0 : (nk - 1) * v_st + dv);
+      fill(v.data(), v.size());
+      std::vector<float> alpha(ldp);
+      for (size_t r = 0; r < nr; ++r) alpha[r] = r % 3 == 0 ? 0.f : uniform(0.f, 1.f);
+      std::vector<float> o(nr * ldo, kSentinel);
+      for (size_t r = 0; r < nr; ++r) fill(o.data() + r * ldo, dv);
+      std::vector<float> o0 = o;
+      kt.attn_pv(p.data(), ldp, v.data(), v_st, vis.data(), alpha.data(), o.data(), ldo, nr, dv);
+      for (size_t r = 0; r < nr; ++r) {
+        for (size_t c = 0; c < ldo; ++c) {
+          const float got = o[r * ldo + c];
+          if (c >= dv) {
+            if (got != kSentinel) fail("nr=%zu dv=%zu: o[%zu][%zu] written past dv", nr, dv, r, c);
+            continue;
+          }
+          double want = static_cast<double>(alpha[r]) * o0[r * ldo + c];
+          for (size_t j = 0; j < static_cast<size_t>(vis[r]); ++j) want += static_cast<double>(p[j * ldp + r]) * v[j * v_st + c];
+          if (!close_to(got, want, 2e-6 * (1.0 + static_cast<double>(vis[r])))) {
+            fail("nr=%zu dv=%zu: o[%zu][%zu] = %.9g, want %.9g", nr, dv, r, c, got, want);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Core drivers against float64 references.
+
+void matmul_case(size_t m, size_t k, size_t n, bool ta, bool tb, bool bias_on, size_t batch, bool broadcast_b) {
+  std::vector<float> a(batch * m * k), b((broadcast_b ? 1 : batch) * k * n), bias(n), c(batch * m * n + 7, kSentinel);
+  fill(a.data(), a.size());
+  fill(b.data(), b.size());
+  fill(bias.data(), n);
+  attn::MatmulArgs args;
+  args.a = a.data();
+  args.b = b.data();
+  args.bias = bias_on ? bias.data() : nullptr;
+  args.c = c.data();
+  args.m = m, args.k = k, args.n = n;
+  args.trans_a = ta, args.trans_b = tb;
+  if (batch > 1) {
+    args.batch_rank = 1;
+    args.batch_dims[0] = batch;
+    args.a_batch_strides[0] = m * k;
+    args.b_batch_strides[0] = broadcast_b ? 0 : k * n;
+  }
+  const attn::Status st = attn::matmul(args);
+  if (st != attn::Status::kOk) {
+    fail("m=%zu k=%zu n=%zu: status %s", m, k, n, attn::status_message(st));
+    return;
+  }
+  for (size_t bi = 0; bi < batch; ++bi) {
+    const float* ab = a.data() + bi * m * k;
+    const float* bb = b.data() + (broadcast_b ? 0 : bi * k * n);
+    for (size_t i = 0; i < m; ++i) {
+      for (size_t j = 0; j < n; ++j) {
+        double want = bias_on ? bias[j] : 0.0;
+        for (size_t p = 0; p < k; ++p) {
+          want += static_cast<double>(ta ? ab[p * m + i] : ab[i * k + p]) * (tb ? bb[j * k + p] : bb[p * n + j]);
+        }
+        const float got = c[bi * m * n + i * n + j];
+        if (!close_to(got, want, 2e-6 * (1.0 + static_cast<double>(k)))) {
+          fail("m=%zu k=%zu n=%zu ta=%d tb=%d batch=%zu: C[%zu][%zu][%zu] = %.9g, want %.9g", m, k, n, ta, tb, batch, bi,
+               i, j, got, want);
+          return;
+        }
+      }
+    }
+  }
+  for (size_t i = batch * m * n; i < c.size(); ++i) {
+    if (c[i] != kSentinel) fail("m=%zu k=%zu n=%zu: written past C", m, k, n);
+  }
+}
+
+void matmul_checks(bool large) {
+  if (!large) {
+    for (size_t m : {size_t{1}, size_t{5}, size_t{13}, size_t{29}}) {
+      for (size_t n : {size_t{1}, size_t{7}, size_t{17}, size_t{33}, size_t{65}}) {
+        for (size_t k : {size_t{0}, size_t{1}, size_t{9}, size_t{40}}) {
+          for (int t = 0; t < 4; ++t) matmul_case(m, k, n, t & 1, t & 2, (m + n + t) % 2 == 0, 1, false);
+        }
+      }
+    }
+    matmul_case(6, 20, 9, false, true, true, 3, false);
+    matmul_case(7, 11, 19, true, false, false, 4, true);
+  } else {
+    // Past the driver's cache blocks (kc 256, mc 144) and big enough to run on the thread team,
+    // with packed A (wide) and packed B (tall).
+    matmul_case(150, 300, 600, false, false, true, 1, false);
+    matmul_case(301, 270, 50, true, false, false, 1, false);
+    matmul_case(97, 260, 130, false, true, true, 2, false);
+  }
+}
+
+// Float64 attention reference with ONNX semantics (see attn/attention.h), for contiguous
+// (B, H, S, D) tensors.
+struct AttnCase {
+  size_t B = 1, Hq = 1, Hkv = 1, Sq = 1, Skv = 1, D = 8, Dv = 8;
+  bool causal = false;
+  std::vector<int32_t> offset, kv_valid;
+  float softcap = 0.f;
+  int mask = 0;  // 0 none, 1 float, 2 bool
+  size_t mask_len = 0;
+  int qk_mode = -1;
+};
+
+void attention_case(const AttnCase& c) {
+  const size_t G = c.Hq / c.Hkv;
+  std::vector<float> q(c.B * c.Hq * c.Sq * c.D), k(c.B * c.Hkv * c.Skv * c.D), v(c.B * c.Hkv * c.Skv * c.Dv);
+  fill(q.data(), q.size());
+  fill(k.data(), k.size());
+  fill(v.data(), v.size());
+  std::vector<float> maskf(c.Sq * c.mask_len);
+  std::vector<uint8_t> masku(c.Sq * c.mask_len);
+  for (size_t i = 0; i < maskf.size(); ++i) {
+    maskf[i] = i % 7 == 0 ? -INFINITY : uniform(-2.f, 2.f);
+    masku[i] = i % 5 != 0;
+  }
+  std::vector<float> y(c.B * c.Hq * c.Sq * c.Dv + 5, kSentinel);
+  std::vector<float> qk(c.qk_mode >= 0 ? c.B * c.Hq * c.Sq * c.Skv : 0);
+  attn::AttentionArgs a;
+  a.B = c.B, a.Hq = c.Hq, a.Hkv = c.Hkv, a.Sq = c.Sq, a.Skv = c.Skv, a.D = c.D, a.Dv = c.Dv;
+  a.q = attn::View4{q.data(), c.Hq * c.Sq * c.D, c.Sq * c.D, c.D};
+  a.k = attn::View4{k.data(), c.Hkv * c.Skv * c.D, c.Skv * c.D, c.D};
+  a.v = attn::View4{v.data(), c.Hkv * c.Skv * c.Dv, c.Skv * c.Dv, c.Dv};
+  a.y = y.data();
+  a.y_sb = c.Hq * c.Sq * c.Dv, a.y_sh = c.Sq * c.Dv, a.y_st = c.Dv;
+  if (c.mask == 1) a.mask_f32 = maskf.data();
+  if (c.mask == 2) a.mask_u8 = masku.data();
+  a.mask_sq = c.mask_len, a.mask_len = c.mask_len;  // (Sq, mask_len), broadcast over B and H
+  a.kv_valid = c.kv_valid.empty() ? nullptr : c.kv_valid.data();
+  a.causal = c.causal;
+  a.causal_offset = c.offset.empty() ? nullptr : c.offset.data();
+  a.scale = 1.f / std::sqrt(static_cast<float>(c.D));
+  a.softcap = c.softcap;
+  a.qk_mode = c.qk_mode;
+  a.qk_out = qk.empty() ? nullptr : qk.data();
+  const attn::Status st = attn::attention(a);
+  if (st != attn::Status::kOk) {
+    fail("status %s", attn::status_message(st));
+    return;
+  }
+  std::vector<double> sc(c.Skv);
+  for (size_t b = 0; b < c.B; ++b) {
+    for (size_t h = 0; h < c.Hq; ++h) {
+      const size_t hk = h / G;
+      for (size_t i = 0; i < c.Sq; ++i) {
+        const float* qi = q.data() + ((b * c.Hq + h) * c.Sq + i) * c.D;
+        double mx = -INFINITY;
+        for (size_t j = 0; j < c.Skv; ++j) {
+          const float* kj = k.data() + ((b * c.Hkv + hk) * c.Skv + j) * c.D;
+          double s = 0.0;
+          for (size_t p = 0; p < c.D; ++p) s += static_cast<double>(qi[p]) * kj[p];
+          s *= a.scale;
+          if (c.softcap > 0.f) s = c.softcap * std::tanh(s / c.softcap);
+          bool visible = true;
+          if (c.mask != 0) {
+            if (j >= c.mask_len) {
+              visible = false;
+            } else if (c.mask == 1) {
+              s += maskf[i * c.mask_len + j];
+            } else if (!masku[i * c.mask_len + j]) {
+              visible = false;
+            }
+          }
+          if (!c.kv_valid.empty() && j >= static_cast<size_t>(c.kv_valid[b])) visible = false;
+          if (c.causal && static_cast<int64_t>(j) > static_cast<int64_t>(i) + (c.offset.empty() ? 0 : c.offset[b])) {
+            visible = false;
+          }
+          sc[j] = visible ? s : -INFINITY;
+          mx = std::max(mx, sc[j]);
+        }
+        double l = 0.0;
+        for (size_t j = 0; j < c.Skv; ++j) {
+          sc[j] = mx == -INFINITY ? 0.0 : std::exp(sc[j] - mx);
+          l += sc[j];
+        }
+        if (c.qk_mode == 3) {
+          for (size_t j = 0; j < c.Skv; ++j) {
+            const double want = l > 0 ? sc[j] / l : 0.0;
+            const float got = qk[((b * c.Hq + h) * c.Sq + i) * c.Skv + j];
+            if (!close_to(got, want, 2e-6)) fail("softmax out [%zu][%zu][%zu][%zu] = %.9g, want %.9g", b, h, i, j, got, want);
+          }
+        }
+        for (size_t e = 0; e < c.Dv; ++e) {
+          double want = 0.0;
+          for (size_t j = 0; j < c.Skv; ++j) {
+            if (sc[j] != 0.0) want += sc[j] * v[((b * c.Hkv + hk) * c.Skv + j) * c.Dv + e];
+          }
+          want = l > 0 ? want / l : 0.0;
+          const float got = y[((b * c.Hq + h) * c.Sq + i) * c.Dv + e];
+          if (!close_to(got, want, 2e-5)) {
+            fail("B=%zu Hq=%zu Hkv=%zu Sq=%zu Skv=%zu D=%zu: y[%zu][%zu][%zu][%zu] = %.9g, want %.9g", c.B, c.Hq, c.Hkv,
+                 c.Sq, c.Skv, c.D, b, h, i, e, got, want);
+            return;
+          }
+        }
+      }
+    }
+  }
+  for (size_t i = c.B * c.Hq * c.Sq * c.Dv; i < y.size(); ++i) {
+    if (y[i] != kSentinel) fail("written past y");
+  }
+}
+
+void attention_prefill() {
+  AttnCase c;
+  c.B = 2, c.Hq = 4, c.Hkv = 2, c.Sq = 37, c.Skv = 37, c.D = 17, c.Dv = 24, c.causal = true;
+  attention_case(c);  // causal, GQA, odd head dims
+  c.Hq = 6, c.Hkv = 1, c.Sq = 20, c.Skv = 130, c.D = 64, c.Dv = 64, c.causal = false;
+  attention_case(c);  // multi-query, keys past one 96-key step
+  c.Hq = 2, c.Hkv = 2, c.Sq = 120, c.Skv = 200, c.D = 32, c.Dv = 13, c.causal = true, c.offset = {80, 50};
+  attention_case(c);  // causal with a past (offset), several query tiles
+}
+
+void attention_masked() {
+  AttnCase c;
+  c.B = 2, c.Hq = 4, c.Hkv = 2, c.Sq = 24, c.Skv = 50, c.D = 16, c.Dv = 16;
+  c.mask = 1, c.mask_len = 45, c.kv_valid = {50, 31}, c.softcap = 5.f;
+  attention_case(c);  // float mask (with -inf), opset-24 short mask, nonpad lengths, softcap
+  c.mask = 2, c.softcap = 0.f, c.causal = true, c.offset = {10, -5};
+  attention_case(c);  // bool mask, causal; offset -5 leaves the first rows with no key (y = 0)
+  c.mask = 0, c.kv_valid = {0, 3}, c.causal = false;
+  attention_case(c);  // batch 0 sees nothing at all
+}
+
+void attention_decode() {
+  AttnCase c;
+  c.B = 1, c.Hq = 8, c.Hkv = 2, c.Sq = 1, c.Skv = 1100, c.D = 64, c.Dv = 64;
+  attention_case(c);  // one group per kv head, keys split across chunks and merged
+  c.Sq = 3, c.causal = true, c.offset = {1097};
+  attention_case(c);  // a few new tokens against the cache
+  c.B = 2, c.Sq = 2, c.Skv = 700, c.offset = {600, 100}, c.kv_valid = {699, 200};
+  attention_case(c);  // uneven visible lengths across the batch
+}
+
+void attention_scores() {
+  AttnCase c;
+  c.B = 1, c.Hq = 2, c.Hkv = 1, c.Sq = 9, c.Skv = 21, c.D = 8, c.Dv = 5, c.causal = true, c.qk_mode = 3;
+  attention_case(c);
+  c.mask = 1, c.mask_len = 21, c.causal = false;
+  attention_case(c);
+}
+
+// The parallel construct under the drivers (attn/threads.h: OpenMP or the std::thread pool):
+// every iteration of every loop runs exactly once, loops see what earlier loops wrote (the
+// barrier), a nested region runs alone, and two callers at once take turns.
+void team_checks() {
+  auto one_caller = [](int seed, int rounds, int* errors) {
+    std::vector<int> hits, order;
+    for (int it = 0; it < rounds; ++it) {
+      const int threads = 1 + (it + seed) % 4;
+      const size_t n = static_cast<size_t>((it * 7 + seed) % 97), chunk = 1 + static_cast<size_t>(it % 5);
+      hits.assign(n, 0);
+      order.assign(n, 0);
+      std::atomic<int> nested_ok{1};
+      attn::parallel(threads, [&](attn::Team& team) {
+        team.for_dynamic(n, chunk, [&](size_t i) { hits[i] += 1; });
+        // After the barrier every hit of the first loop is visible.
+        team.for_static(n, [&](size_t i) { order[i] = hits[i] == 1 ? 1 : 0; });
+        if (team.size() > 1 && !attn::in_parallel()) nested_ok = 0;
+        attn::parallel(3, [&](attn::Team& inner) {
+          if (team.size() > 1 && inner.size() != 1) nested_ok = 0;
+        });
+      });
+      for (size_t i = 0; i < n; ++i) {
+        if (hits[i] != 1 || order[i] != 1) ++*errors;
+      }
+      if (!nested_ok) ++*errors;
+    }
+  };
+  int e1 = 0, e2 = 0;
+  std::thread other(one_caller, 1, 300, &e2);
+  one_caller(0, 300, &e1);
+  other.join();
+  if (e1 + e2 != 0) fail("%d wrong iterations or nesting (threading %s)", e1 + e2, attn::threading_name());
+  if (attn::in_parallel()) fail("in_parallel() outside any region");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// A kernel that reads a guard page (or crashes otherwise) ends the run: the summary line still
+// names the set and the check, and the exit status is non-zero.
+const char* g_isa = "";
+const char* g_how = "";
+int g_passed = 0;
+
+void on_crash(int sig) {
+  char line[256];
+  int n = std::snprintf(line, sizeof(line), "isa %s: CRASH (signal %d) in %s\n", g_isa, sig,
+                        g_check != nullptr ? g_check->name : "setup");
+  if (n > 0) (void)!write(STDERR_FILENO, line, static_cast<size_t>(n));
+  n = std::snprintf(line, sizeof(line), "isa %s (%s): %d passed, 1 failed\n", g_isa, g_how, g_passed);
+  if (n > 0) (void)!write(STDOUT_FILENO, line, static_cast<size_t>(n));
+  _exit(1);
+}
+
+struct NamedCheck {
+  const char* name;
+  std::function<void(const KernelTable&)> run;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: isa_test NAME [--how=HOW]   (NAME: scalar, avx2, avx512, neon)\n");
+    return 2;
+  }
+  const std::string name = argv[1];
+  std::string how = "native";
+#if defined(ATTN_AVX512_SIMDE)
+  if (name == "avx512") how = "simde";
+#endif
+  for (int i = 2; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--how=", 6) == 0) how = argv[i] + 6;
+  }
+  // The set is chosen here, not capped by the caller's environment.
+  unsetenv("NODE_ATTENTION_SIMD");
+
+  if (!attn::select_isa(name.c_str()) || name != attn::kernels().isa) {
+    size_t count = 0;
+    const char* const* names = attn::supported_isas(&count);
+    std::string have;
+    for (size_t i = 0; i < count; ++i) have += std::string(i ? ", " : "") + names[i];
+    std::fprintf(stderr, "isa_test: kernel set '%s' is not available in this build on this CPU (have: %s)\n",
+                 name.c_str(), have.c_str());
+    std::printf("isa %s (%s): 0 passed, 1 failed\n", name.c_str(), how.c_str());
+    return 1;
+  }
+
+  const NamedCheck checks[] = {
+      {"gemm packed A", [](const KernelTable& kt) { gemm_sweep(kt, ALayout::kPacked, false); }},
+      {"gemm row-major A", [](const KernelTable& kt) { gemm_sweep(kt, ALayout::kRowMajor, false); }},
+      {"gemm transposed A", [](const KernelTable& kt) { gemm_sweep(kt, ALayout::kTransposed, false); }},
+      {"gemm accumulate", [](const KernelTable& kt) { gemm_sweep(kt, ALayout::kPacked, true); }},
+      {"gemm accumulate in place", [](const KernelTable& kt) { gemm_sweep(kt, ALayout::kRowMajor, true); }},
+      {"vec_dot", [](const KernelTable& kt) { vec_checks(kt, 0); }},
+      {"vec_axpy", [](const KernelTable& kt) { vec_checks(kt, 1); }},
+      {"vec_scale", [](const KernelTable& kt) { vec_checks(kt, 2); }},
+      {"vec_max", [](const KernelTable& kt) { vec_checks(kt, 3); }},
+      {"exp sweep", [](const KernelTable& kt) { exp_sweep(kt); }},
+      {"vec_expsum special values", [](const KernelTable& kt) { expsum_special(kt); }},
+      {"vec_softcap", [](const KernelTable& kt) { softcap_check(kt); }},
+      {"softmax step", [](const KernelTable& kt) { softmax_checks(kt, 0); }},
+      {"softmax fully masked rows", [](const KernelTable& kt) { softmax_checks(kt, 1); }},
+      {"softmax -inf scores", [](const KernelTable& kt) { softmax_checks(kt, 2); }},
+      {"softmax huge logits", [](const KernelTable& kt) { softmax_checks(kt, 3); }},
+      {"qk_panel", [](const KernelTable& kt) { qk_panel_check(kt); }},
+      {"qk_rows (decode)", [](const KernelTable& kt) { qk_rows_check(kt); }},
+      {"pv with visibility limits", [](const KernelTable& kt) { pv_check(kt); }},
+      {"thread team loops", [](const KernelTable&) { team_checks(); }},
+      {"core matmul", [](const KernelTable&) { matmul_checks(false); }},
+      {"core matmul blocked, threaded", [](const KernelTable&) { matmul_checks(true); }},
+      {"core attention prefill (causal, GQA)", [](const KernelTable&) { attention_prefill(); }},
+      {"core attention masks", [](const KernelTable&) { attention_masked(); }},
+      {"core attention decode split", [](const KernelTable&) { attention_decode(); }},
+      {"core attention score output", [](const KernelTable&) { attention_scores(); }},
+  };
+
+  g_isa = name.c_str();
+  g_how = how.c_str();
+  signal(SIGSEGV, on_crash);
+  signal(SIGBUS, on_crash);
+  signal(SIGILL, on_crash);
+  signal(SIGFPE, on_crash);
+  // Two threads at least, so the drivers' team paths run (OpenMP or the std::thread pool).
+  attn::set_num_threads(std::max(2, attn::num_threads()));
+  const KernelTable& kt = attn::kernels();
+  int passed = 0, failed = 0;
+  for (const NamedCheck& c : checks) {
+    Check state{c.name};
+    g_check = &state;
+    const auto t0 = std::chrono::steady_clock::now();
+    c.run(kt);
+    if (verbose()) {
+      std::fprintf(stderr, "  %-40s %6.3f s\n", c.name,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    if (state.errors == 0) {
+      g_passed = ++passed;
+    } else {
+      ++failed;
+      std::fprintf(stderr, "isa %s: FAIL %s (%d mismatches)\n", name.c_str(), c.name, state.errors);
+    }
+  }
+  std::printf("isa %s (%s): %d passed, %d failed\n", name.c_str(), how.c_str(), passed, failed);
+  return failed == 0 ? 0 : 1;
+}
