@@ -103,6 +103,11 @@ function applyBackendEnv(): void {
 }
 applyBackendEnv();
 
+// NODE_ATTENTION_SIMD caps the kernel sets at load (native/core/dispatch.cc); a name the addon does
+// not know is ignored there, with every set kept, and reported here.
+const simdError = loaded.binding?.info().simdError;
+if (simdError) warnOnce(`${simdError}; it is ignored and the best kernel set is in use.`, 'NODE_ATTENTION_BAD_ENV');
+
 /**
  * Tells the user, once, that calls are served by the (5-50x slower) JS backend because the addon
  * did not load, with the reason and the fix. Choosing JS first (NODE_ATTENTION_BACKEND=js or
@@ -154,6 +159,7 @@ export function backendInfo(): BackendInfo {
     simd: onNative && native ? native.isa : 'js',
     simdSupported: native ? native.isas : [],
     threads: onNative && native ? native.threads : 1,
+    threading: native ? ((native.threading ?? 'openmp') as 'openmp' | 'threads') : null,
   };
 }
 
@@ -174,8 +180,9 @@ export function getNumThreads(): number {
 }
 
 /**
- * Selects the native kernel set ('avx2' | 'scalar') for comparisons and tests.
- * Returns false, changing nothing, when this CPU cannot run it or the addon is not loaded.
+ * Selects the native kernel set ('avx512' | 'avx2' | 'neon' | 'scalar') for comparisons and tests.
+ * Returns false, changing nothing, when this CPU cannot run it (or NODE_ATTENTION_SIMD capped it
+ * away) or the addon is not loaded.
  */
 export function setSimd(isa: string): boolean {
   if (typeof isa !== 'string') throw typeError('isa', 'a string', isa);

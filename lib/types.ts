@@ -15,12 +15,14 @@ export interface BackendInfo {
   nativeError: string | null;
   /** The addon file that loaded, or null. */
   binaryPath: string | null;
-  /** The kernel set in use: 'avx2' | 'scalar', or 'js'. */
+  /** The kernel set in use: 'avx512' | 'avx2' | 'neon' | 'scalar', or 'js'. */
   simd: string;
-  /** Kernel sets this CPU can run, best first (native only). */
+  /** Kernel sets this CPU can run, best first, as capped by NODE_ATTENTION_SIMD (native only). */
   simdSupported: string[];
   /** Threads the native kernels use (1 for the JS backend). */
   threads: number;
+  /** What the native kernels' parallel loops run on: 'openmp', or 'threads' (a build without OpenMP); null without the addon. */
+  threading: 'openmp' | 'threads' | null;
 }
 
 export interface MatmulOptions {

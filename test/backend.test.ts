@@ -99,6 +99,42 @@ describe('falling back to JS is announced once', () => {
   });
 });
 
+describe.skipIf(!nativeAvailable)('NODE_ATTENTION_SIMD', () => {
+  const best = api.backendInfo().simdSupported;
+
+  it.each(best.map((isa) => [isa.toUpperCase(), isa]))('%s caps the kernel sets at %s (any case)', (value, isa) => {
+    const r = child({ NODE_ATTENTION_SIMD: value }, 'out.info = lib.backendInfo();');
+    const info = r.out.info as { simd: string; simdSupported: string[] };
+    expect(info.simd).toBe(isa);
+    expect(info.simdSupported).toEqual(best.slice(best.indexOf(isa)));
+    expect(r.warnings).toEqual([]);
+  });
+
+  it('an unknown name warns, naming the accepted ones, and keeps every set', () => {
+    const r = child({ NODE_ATTENTION_SIMD: 'sse9' }, 'out.info = lib.backendInfo();');
+    expect((r.out.info as { simd: string }).simd).toBe(best[0]);
+    const bad = r.warnings.filter((w) => w.code === 'NODE_ATTENTION_BAD_ENV');
+    expect(bad).toHaveLength(1);
+    expect(bad[0].message).toMatch(/NODE_ATTENTION_SIMD: expected one of avx512, avx2, neon, scalar, got "sse9"/);
+  });
+
+  it('setSimd switches among the supported sets and refuses the others', () => {
+    try {
+      for (const isa of best) {
+        expect(api.setSimd(isa)).toBe(true);
+        expect(api.backendInfo().simd).toBe(isa);
+      }
+      for (const isa of ['avx512', 'avx2', 'neon', 'scalar', 'sse9'].filter((x) => !best.includes(x))) expect(api.setSimd(isa)).toBe(false);
+    } finally {
+      api.setSimd(best[0]);
+    }
+  });
+
+  it('backendInfo reports what the parallel loops run on', () => {
+    expect(['openmp', 'threads']).toContain(api.backendInfo().threading);
+  });
+});
+
 describe.skipIf(!nativeAvailable)('threads', () => {
   it('setNumThreads above the CPU count is clamped to it, and getNumThreads reports the count in use', () => {
     const before = api.getNumThreads();
