@@ -102,19 +102,38 @@ function prefillWorkload({ id, title, B, Hq, Hkv, S, D, js, child = false }) {
 // place: q [B, Hq, 1, D] against k/v [B, Hkv, past + 1, D] (the new token's row already appended,
 // as a KV cache holds it), no copy. onnxruntime runs its fastest form: Attention-23 given
 // past_key/past_value (it writes present = past + new) or the same in-place call; the faster wins.
-function decodeWorkload({ id, title, B, Hq, Hkv, past, D, js }) {
+//
+// The ONNX form (`form: 'past'`) is what a drop-in ONNX backend gets: the past as pastKey/pastValue,
+// the new token as k/v, present = past + new written out, against onnxruntime's same call.
+function decodeWorkload({ id, title, B, Hq, Hkv, past, D, js, form = 'cache' }) {
   const T = past + 1;
+  const rows = (x, from, to) => {
+    const out = new Float32Array(B * Hkv * (to - from) * D);
+    for (let g = 0; g < B * Hkv; g++) out.set(x.subarray((g * T + from) * D, (g * T + to) * D), g * (to - from) * D);
+    return out;
+  };
   return {
     id, title, group: 'attention', needs: ['attention'],
     unit: 'bytes', amount: 2 * B * Hkv * T * D * 4, js, tol: 2e-4,
-    data: () => ({ q: tensor([B, Hq, 1, D], 21), k: tensor([B, Hkv, T, D], 22), v: tensor([B, Hkv, T, D], 23) }),
-    ours: (api, d) => () => api.attention(d.q, d.k, d.v).y.data,
+    data: () => {
+      const d = { q: tensor([B, Hq, 1, D], 21), k: tensor([B, Hkv, T, D], 22), v: tensor([B, Hkv, T, D], 23) };
+      if (form !== 'past') return d;
+      return {
+        ...d,
+        k1: { data: rows(d.k.data, past, T), dims: [B, Hkv, 1, D] }, v1: { data: rows(d.v.data, past, T), dims: [B, Hkv, 1, D] },
+        pastKey: { data: rows(d.k.data, 0, past), dims: [B, Hkv, past, D] }, pastValue: { data: rows(d.v.data, 0, past), dims: [B, Hkv, past, D] },
+      };
+    },
+    ours: form === 'past'
+      ? (api, d) => () => api.attention(d.q, d.k1, d.v1, { pastKey: d.pastKey, pastValue: d.pastValue }).y.data
+      : (api, d) => () => api.attention(d.q, d.k, d.v).y.data,
     spot: (d) => (i) => {
       const col = i % D, bh = Math.floor(i / D);
       const b = Math.floor(bh / Hq), hk = Math.floor((bh % Hq) / (Hq / Hkv));
       return attentionRef(d.q.data, bh * D, d.k.data, d.v.data, (b * Hkv + hk) * T * D, T, D, col);
     },
-    peer: (ort, d) => ort.decodeAttention({ B, Hq, Hkv, past, D, q: d.q.data, k: d.k.data, v: d.v.data }),
+    peer: (ort, d) => ort.decodeAttention({ B, Hq, Hkv, past, D, q: d.q.data, k: d.k.data, v: d.v.data })
+      .filter((c) => form !== 'past' || /past_key/.test(c.label)),
   };
 }
 
@@ -260,6 +279,8 @@ export const workloads = [
   }),
   decodeWorkload({ id: 'A3', title: 'GQA decode 1 token, past 4096, Hq32 Hkv8 D128', B: 1, Hq: 32, Hkv: 8, past: 4096, D: 128, js: { mode: 'full' } }),
   decodeWorkload({ id: 'A4', title: 'batched decode B8, past 1024, Hq32 Hkv8 D128', B: 8, Hq: 32, Hkv: 8, past: 1024, D: 128, js: { mode: 'full' } }),
+  decodeWorkload({ id: 'A3p', title: 'A3, ONNX form: pastKey/pastValue in, present out', B: 1, Hq: 32, Hkv: 8, past: 4096, D: 128, js: { mode: 'full' }, form: 'past' }),
+  decodeWorkload({ id: 'A4p', title: 'A4, ONNX form: pastKey/pastValue in, present out', B: 8, Hq: 32, Hkv: 8, past: 1024, D: 128, js: { mode: 'full' }, form: 'past' }),
   seedDemoWorkload(),
   prefillWorkload({
     id: 'A6', title: 'long context B1 H8 S8192 D64 causal', B: 1, Hq: 8, Hkv: 8, S: 8192, D: 64, child: true,

@@ -33,7 +33,15 @@ Cache& cache() {
   return *c;
 }
 
+constexpr size_t kMmapThresholdMax = size_t{32} << 20;
+
 size_t rounded(size_t bytes) { return bytes >= kHugePage ? (bytes + kHugePage - 1) / kHugePage * kHugePage : (bytes + 63) / 64 * 64; }
+
+bool has_block(size_t bytes) {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> guard(c.lock);
+  return std::any_of(c.blocks.begin(), c.blocks.end(), [bytes](const Free& f) { return f.bytes >= bytes; });
+}
 
 }  // namespace
 
@@ -100,11 +108,21 @@ void StagingBlock::recycle(void* data, size_t bytes) {
 }
 
 Napi::Float32Array recycled_float32_array(Napi::Env env, size_t count, float** data) {
-  StagingBlock block(std::max<size_t>(count, 1) * sizeof(float));
-  const size_t bytes = block.bytes();
+  const size_t bytes = std::max<size_t>(count, 1) * sizeof(float);
+  // A kept block comes back only after V8 collects the array that held it and the finalizer runs
+  // on a turn of the event loop; a tight synchronous loop gets none. Below glibc's largest mmap
+  // threshold (32 MiB) V8's own allocation then reuses freed heap memory, which is faster than
+  // fresh pages; above it every allocation is fresh, so a new block it is, kept for later.
+  if (!has_block(rounded(bytes)) && bytes < kMmapThresholdMax) {
+    Napi::Float32Array array = Napi::Float32Array::New(env, count);
+    *data = count != 0 ? array.Data() : nullptr;
+    return array;
+  }
+  StagingBlock block(bytes);
+  const size_t kept = block.bytes();
   void* memory = block.release();
   Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, memory, count * sizeof(float),
-      [bytes](Napi::BasicEnv, void* p) { StagingBlock::recycle(p, bytes); });
+      [kept](Napi::BasicEnv, void* p) { StagingBlock::recycle(p, kept); });
   *data = static_cast<float*>(memory);
   return Napi::Float32Array::New(env, count, buffer, 0);
 }
