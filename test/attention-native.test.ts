@@ -20,7 +20,10 @@ const raw = loaded.binding as Raw | null;
 // The float64 reference is slow next to the kernels, and the shared 2-core machine slower still.
 vi.setConfig({ testTimeout: 60_000 });
 
-const ATOL = 2e-5, RTOL = 1e-4;
+// Worst errors against the float64 reference here, on every kernel set (avx512, avx2, scalar;
+// NODE_ATTENTION_ERROR_LOG, helpers/oracle.ts): 1.6e-7 absolute (|y| < 1), 2.4e-7 relative
+// (|y| >= 1), scalar vs SIMD 1.4e-7. Bounds ~4x.
+const ATOL = 7e-7, RTOL = 1e-6;
 
 function shape(s: Partial<Shape>): Shape {
   return { B: 1, Hq: 1, Hkv: 1, Sq: 1, Skv: 1, D: 8, Dv: 8, past: 0, ...s };

@@ -150,15 +150,12 @@ describe.skipIf(!nativeAvailable)('the binding re-checks what validation saw', (
     let reads = 0;
     const a = randomArray(6, 11), b = t([3, 2], 12);
     const shifty = { data: a, get dims() { return reads++ === 0 ? [2, 3] : [3, 3]; } };
-    try {
-      const result = api.matmul(shifty, b);
-      // Acceptable only when the facade kept one consistent snapshot of the dims.
-      expect(result.dims).toEqual([2, 2]);
-      expectClose(result.data, matmulRef(a, b.data, 2, 3, 2), 1e-5, 1e-4);
-    } catch (err) {
-      expect((err as Error).constructor.name).toBe('RangeError');
-      expect((err as Error).message).toMatch(/Expected a to hold at least 9 elements but it holds 6/);
-    }
+    // The facade reads dims once and passes that snapshot on: the call sees [2, 3] throughout.
+    const result = api.matmul(shifty, b);
+    expect(reads).toBe(1);
+    expect(result.dims).toEqual([2, 2]);
+    // Three-term float32 dot products of values in [-1, 1]: the worst case 3u sum|a_i b_i| <= 5.4e-7.
+    expectClose(result.data, matmulRef(a, b.data, 2, 3, 2), 6e-7, 0);
   });
 });
 

@@ -348,6 +348,130 @@ const validAttention: fc.Arbitrary<AttentionCall> = fc.record({
   return { args, plan, label: JSON.stringify(c), public: viaFacade };
 });
 
+const MAX64 = 2n ** 64n - 1n, WRAP = 2n ** 64n;
+
+function isDetachedView(value: ArrayBufferView): boolean {
+  return value.byteLength === 0 && isDetached(value);
+}
+
+/** A typed array of exactly this kind that is not detached (the binding's read_typed). */
+function isUsable(value: unknown, kind: 'Float32Array' | 'Uint8Array' | 'Int32Array' | 'Float64Array'): value is ArrayBufferView & ArrayLike<number> {
+  return ArrayBuffer.isView(value) && !(value instanceof DataView) && Object.prototype.toString.call(value) === `[object ${kind}]` && !isDetachedView(value);
+}
+
+/** view_extent in attention_binding.cc: (B-1)sb + (H-1)sh + (S-1)st + D, or 0 for an empty view; null when a step overflows size_t. */
+function viewExtent(B: bigint, H: bigint, S: bigint, D: bigint, sb: bigint, sh: bigint, st: bigint): bigint | null {
+  if (B === 0n || H === 0n || S === 0n || D === 0n) return 0n;
+  let e = 0n;
+  for (const term of [(B - 1n) * sb, (H - 1n) * sh, (S - 1n) * st, D]) {
+    if (term > MAX64) return null;
+    e += term;
+    if (e > MAX64) return null;
+  }
+  return e;
+}
+
+/** injective() in attention_binding.cc, with its size_t arithmetic (wrapping mod 2^64). */
+function injective(B: bigint, H: bigint, S: bigint, D: bigint, sb: bigint, sh: bigint, st: bigint): boolean {
+  const dims: [bigint, bigint][] = [[1n, D], [st, S], [sh, H], [sb, B]];
+  dims.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0));
+  let reach = 0n;
+  for (const [stride, size] of dims) {
+    if (size <= 1n) continue;
+    if (stride <= reach) return false;
+    reach = (reach + ((size - 1n) * stride) % WRAP) % WRAP;
+  }
+  return true;
+}
+
+/**
+ * Whether the raw attention(q, k, v, y, mask, kvValid, causalOffset, qkOut, params) must accept
+ * these arguments: a model of prepare() in native/binding/attention_binding.cc (params is the
+ * struct named in native/binding/wire.h; F gives each field's index).
+ */
+function attentionIsValid(args: unknown[]): boolean {
+  const [q, k, v, y, mask, kvValid, causalOffset, qk, params] = args;
+  if (![q, k, v, y].every((a) => isUsable(a, 'Float32Array'))) return false;
+  if (!isUsable(params, 'Float64Array') || params.length !== Object.keys(F).length) return false;
+  const field = (name: string) => params[(F as Record<string, number>)[name]];
+  const size = (name: string): bigint | null => (is53Size(field(name)) ? BigInt(field(name)) : null);
+  const names = ['B', 'Hq', 'Hkv', 'Sq', 'Skv', 'D', 'Dv', 'qSb', 'qSh', 'qSt', 'kSb', 'kSh', 'kSt', 'vSb', 'vSh', 'vSt', 'ySb', 'ySh', 'ySt'];
+  const z: Record<string, bigint> = {};
+  for (const name of names) {
+    const value = size(name);
+    if (value === null) return false;
+    z[name] = value;
+  }
+  if (z.Hq === 0n || z.Hkv === 0n || z.Hq % z.Hkv !== 0n) return false;
+  const scale = field('scale'), softcap = field('softcap'), causal = field('causal'), mode = field('qkMode');
+  if (!Number.isFinite(scale) || !Number.isFinite(softcap) || softcap < 0) return false;
+  if (causal !== 0 && causal !== 1) return false;
+  if (![-1, 0, 1, 2, 3].includes(mode)) return false;
+  const extent = (H: bigint, S: bigint, D: bigint, p: string) => viewExtent(z.B, H, S, D, z[`${p}Sb`], z[`${p}Sh`], z[`${p}St`]);
+  const qExt = extent(z.Hq, z.Sq, z.D, 'q'), kExt = extent(z.Hkv, z.Skv, z.D, 'k');
+  const vExt = extent(z.Hkv, z.Skv, z.Dv, 'v'), yExt = extent(z.Hq, z.Sq, z.Dv, 'y');
+  if (qExt === null || kExt === null || vExt === null || yExt === null) return false;
+  const f32 = (a: unknown) => a as Float32Array;
+  if (BigInt(f32(q).length) < qExt || BigInt(f32(k).length) < kExt || BigInt(f32(v).length) < vExt || BigInt(f32(y).length) < yExt) return false;
+  if (!injective(z.B, z.Hq, z.Sq, z.Dv, z.ySb, z.ySh, z.ySt)) return false;
+  if (qExt !== 0n && !injective(z.B, z.Hq, z.Sq, z.D, z.qSb, z.qSh, z.qSt)) return false;
+  if (kExt !== 0n && !injective(z.B, z.Hkv, z.Skv, z.D, z.kSb, z.kSh, z.kSt)) return false;
+  if (vExt !== 0n && !injective(z.B, z.Hkv, z.Skv, z.Dv, z.vSb, z.vSh, z.vSt)) return false;
+  if (z.D === 0n && z.Dv === 0n && mode < 0) return false;
+  // Byte ranges [begin, end) of the arrays the kernel reads, for the overlap checks.
+  type Range = { buffer: ArrayBufferLike; begin: bigint; end: bigint };
+  const range = (a: ArrayBufferView & { BYTES_PER_ELEMENT: number }, elements: bigint): Range =>
+    ({ buffer: a.buffer, begin: BigInt(a.byteOffset), end: BigInt(a.byteOffset) + elements * BigInt(a.BYTES_PER_ELEMENT) });
+  const overlaps = (a: Range, b: Range) => a.begin !== a.end && b.begin !== b.end && a.buffer === b.buffer && a.begin < b.end && b.begin < a.end;
+  const inputs: Range[] = [range(f32(q), qExt), range(f32(k), kExt), range(f32(v), vExt)];
+  if (mask !== null && mask !== undefined) {
+    if (!isUsable(mask, 'Float32Array') && !isUsable(mask, 'Uint8Array')) return false;
+    const m: Record<string, bigint> = {};
+    for (const name of ['maskSb', 'maskSh', 'maskSq', 'maskLen']) {
+      const value = size(name);
+      if (value === null) return false;
+      m[name] = value;
+    }
+    if (m.maskLen > z.Skv) return false;
+    const mExt = viewExtent(z.B, z.Hq, z.Sq, m.maskLen, m.maskSb, m.maskSh, m.maskSq);
+    if (mExt === null || BigInt((mask as Float32Array).length) < mExt) return false;
+    inputs.push(range(mask as Float32Array, mExt));
+  }
+  for (const lengths of [kvValid, causalOffset]) {
+    if (lengths === null || lengths === undefined) continue;
+    if (!isUsable(lengths, 'Int32Array') || BigInt(lengths.length) !== z.B) return false;
+    if (lengths === kvValid && Array.from(lengths as Int32Array).some((n) => n < 0 || BigInt(n) > z.Skv)) return false;
+    inputs.push(range(lengths as Int32Array, BigInt((lengths as Int32Array).length)));
+  }
+  const hasQk = qk !== null && qk !== undefined;
+  if (hasQk && !isUsable(qk, 'Float32Array')) return false;
+  if (mode >= 0) {
+    if (!hasQk) return false;
+    const need = z.B * z.Hq * z.Sq * z.Skv;
+    if (z.B * z.Hq > MAX64 || z.B * z.Hq * z.Sq > MAX64 || need > MAX64 || BigInt(f32(qk).length) < need) return false;
+    const qkRange = range(f32(qk), need);
+    if (inputs.some((r) => overlaps(qkRange, r))) return false;
+    inputs.push(qkRange);
+  } else if (hasQk) {
+    return false;
+  }
+  const yRange = range(f32(y), yExt);
+  return !inputs.some((r) => overlaps(yRange, r));
+}
+
+/** A short description of any value, safe for detached typed arrays (whose toString throws). */
+function show(value: unknown): string {
+  if (ArrayBuffer.isView(value)) {
+    const name = Object.prototype.toString.call(value).slice(8, -1);
+    return isDetached(value) ? `detached ${name}` : `${name}(${(value as Float32Array).length ?? value.byteLength}) at byte ${value.byteOffset}`;
+  }
+  return typeof value === 'bigint' ? `${value}n` : typeof value === 'function' ? 'function' : JSON.stringify(value) ?? String(value);
+}
+
+function is53Size(d: number): boolean {
+  return d >= 0 && d === Math.floor(d) && d <= 2 ** 53;
+}
+
 function callAttention(args: unknown[]): unknown {
   return (addon.attention as (...a: unknown[]) => unknown)(...args);
 }
@@ -392,21 +516,48 @@ suite('raw binding: attention', () => {
     }), { numRuns: FUZZ_RUNS });
   });
 
-  it('answers hostile arguments and params with a clean error or a result, never a crash', () => {
+  it('answers hostile arguments and params exactly as the model says: a clean error iff the call is invalid', () => {
     const paramValue = fc.oneof(fc.constantFrom(-1, 0.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53, 2 ** 64, 1e300, 0, 1, 2), fc.integer({ min: 0, max: 64 }));
+    // Aliased outputs too: y or qkOut over an input (or a subarray of one).
+    const alias = fc.tuple(fc.constantFrom(3, 7), fc.constantFrom(0, 1, 2, 4), fc.nat(8));
+    let valid = 0, invalid = 0;
     fc.assert(fc.property(validAttention, fc.array(fc.tuple(fc.integer({ min: 0, max: 8 }), hostileValue()), { maxLength: 2 }),
-      fc.array(fc.tuple(fc.integer({ min: 0, max: 26 }), paramValue), { maxLength: 3 }), ({ args }, swaps, paramSwaps) => {
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 26 }), paramValue), { maxLength: 3 }), fc.option(alias), ({ args, label }, swaps, paramSwaps, aliasing) => {
         const bad = [...args];
         for (const [i, value] of swaps) bad[i] = value;
         const params = Float64Array.from(args[8] as Float64Array);
         for (const [i, value] of paramSwaps) params[i] = value;
         if (!swaps.some(([i]) => i === 8)) bad[8] = params;
-        try {
-          callAttention(bad);
-        } catch (err) {
-          expect(['TypeError', 'RangeError'], String(err)).toContain((err as Error).constructor.name);
+        if (aliasing) {
+          const [output, input, offset] = aliasing, source = bad[input];
+          if (ArrayBuffer.isView(source) && source instanceof Float32Array && !isDetached(source)) bad[output] = source.subarray(Math.min(offset, source.length));
         }
+        const expectValid = attentionIsValid(bad);
+        if (expectValid) valid++;
+        else invalid++;
+        const what = `${label} swaps ${JSON.stringify(swaps.map(([i, value]) => [i, show(value)]))} params ${JSON.stringify(paramSwaps)} alias ${JSON.stringify(aliasing)}`;
+        if (expectValid) expect(() => callAttention(bad), `valid by the model, but threw: ${what}`).not.toThrow();
+        else cleanError(() => callAttention(bad));
       }), { numRuns: FUZZ_RUNS });
+    // Both sides of the contract were exercised.
+    expect(valid).toBeGreaterThan(0);
+    expect(invalid).toBeGreaterThan(0);
+  });
+
+  it('attentionIsValid agrees with the valid calls and rejects the deliberately broken ones', () => {
+    fc.assert(fc.property(validAttention, ({ args, plan }) => {
+      expect(attentionIsValid(args)).toBe(true);
+      const params = (changes: Record<string, number>) => {
+        const p = Float64Array.from(args[8] as Float64Array);
+        for (const [name, value] of Object.entries(changes)) p[(F as Record<string, number>)[name]] = value;
+        return [...args.slice(0, 8), p];
+      };
+      for (const broken of [params({ Hkv: plan.Hq + 1 }), params({ causal: 0.5 }), params({ scale: NaN }), params({ qkMode: 4 }), params({ softcap: -1 }),
+        params({ ySt: 0, ySh: 0, ySb: 0, Sq: 2, Dv: 1 }), [args[0], args[1], args[2], args[0], ...args.slice(4)]]) {
+        expect(attentionIsValid(broken)).toBe(false);
+        cleanError(() => callAttention(broken));
+      }
+    }), { numRuns: Math.min(FUZZ_RUNS, 50) });
   });
 
   it('clamps any causal offset: beyond the keys sees everything, before them sees nothing (zeros)', () => {
@@ -523,11 +674,19 @@ suite('raw binding: KVCache and MultiHeadAttention', () => {
     cleanError(() => cache.read(detachedFloat32(4), new Float32Array(0)), 'TypeError');
     cleanError(() => (KV() as unknown as { prototype: Record<string, (...a: unknown[]) => unknown> }).prototype.read.call({}, new Float32Array(1), new Float32Array(1)), 'TypeError');
     cleanError(() => (KV() as unknown as { prototype: Record<string, (...a: unknown[]) => unknown> }).prototype.truncate.call(Object.create(KV().prototype), 0), 'TypeError');
+    // reset() takes no arguments: extra (hostile) ones are ignored, and it empties the cache.
+    fc.assert(fc.property(fc.array(hostileValue(), { maxLength: 3 }), (extra) => {
+      expect(cache.reset(...extra)).toBeUndefined();
+      expect(cache.length).toBe(0);
+    }), { numRuns: Math.min(FUZZ_RUNS, 50) });
+    cleanError(() => (KV() as unknown as { prototype: Record<string, (...a: unknown[]) => unknown> }).prototype.reset.call({}), 'TypeError');
     cache.dispose();
     cache.dispose();
     expect(cache.disposed).toBe(true);
     expect(() => cache.read(new Float32Array(0), new Float32Array(0))).toThrow(/disposed/);
     expect(() => cache.truncate(0)).toThrow(/disposed/);
+    expect(() => cache.reset()).toThrow(/disposed/);
+    expect(cache.length).toBe(0);
   });
 
   const layerCall = fc.record({
@@ -601,8 +760,29 @@ suite('raw binding: KVCache and MultiHeadAttention', () => {
 
 it.skipIf(!raw)('every export of the raw binding is covered by this file', () => {
   const covered = ['info', 'setNumThreads', 'selectIsa', 'dot', 'matmul', 'attention', 'attentionAsync', '_vecExpsum',
-    'KVCache', 'MultiHeadAttention', '_probePeak', '_probeBandwidth', 'wire'];
+    'KVCache', 'MultiHeadAttention', '_probePeak', '_probeBandwidth', 'wire', 'concatPresent'];
   expect(Object.keys(addon).sort(), 'a new raw export needs fuzz cases here').toEqual([...covered].sort());
+  // And every method and accessor of the exported classes.
+  const coveredMethods: Record<string, string[]> = {
+    KVCache: ['length', 'disposed', 'reset', 'truncate', 'read', 'dispose'],
+    MultiHeadAttention: ['forward', 'forwardAsync'],
+  };
+  for (const [name, methods] of Object.entries(coveredMethods)) {
+    const proto = (addon as unknown as Record<string, { prototype: object }>)[name].prototype;
+    expect(Object.getOwnPropertyNames(proto).filter((m) => m !== 'constructor').sort(), `a new ${name} method needs fuzz cases here`).toEqual([...methods].sort());
+  }
+  // concatPresent (valid calls and size re-checks: test/present.test.ts): any hostile argument is a clean error.
+  const present = addon.concatPresent as (...a: unknown[]) => unknown;
+  const presentParams = Float64Array.of(1, 2, 3, 1, 4, 8, 4, 4);
+  fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), hostileValue()), { minLength: 1, maxLength: 2 }), (swaps) => {
+    const args: unknown[] = [new Float32Array(24), new Float32Array(8), Float64Array.from(presentParams)];
+    for (const [i, value] of swaps) args[i] = value;
+    try {
+      present(...args);
+    } catch (err) {
+      expect(['TypeError', 'RangeError'], String(err)).toContain((err as Error).constructor.name);
+    }
+  }), { numRuns: FUZZ_RUNS });
   const peak = addon._probePeak as (...a: unknown[]) => unknown, bandwidth = addon._probeBandwidth as (...a: unknown[]) => unknown;
   // Hostile sizes are refused at once instead of running for minutes: threads past the CPU count
   // (time-sliced trials), more than 1 s per trial, more than 4 GiB to read.

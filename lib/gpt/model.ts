@@ -12,6 +12,7 @@ import { formatDims, rangeError, shapeError, typeError } from '../errors';
 import { createKVCacheOn, type KVCache } from '../kv-cache';
 import { MultiHeadAttention } from '../mha';
 import { Embedding, GeluMlp, LayerNorm, Linear, LmHead, PreNormBlock } from '../models/blocks';
+import { pinned } from '../pinned';
 import { seededRandom } from '../random';
 import type { BackendName, Tensor } from '../types';
 import { checkOptions, checkTensor } from '../validate';
@@ -159,8 +160,11 @@ export class GPT {
       const p = (name: string): Float32Array => get(`h.${i}.${name}`);
       const cAttn = p('attn.c_attn.weight'), cAttnB = p('attn.c_attn.bias');
       const wq = columns(cAttn, E, 3 * E, 0, E), wk = columns(cAttn, E, 3 * E, E, E), wv = columns(cAttn, E, 3 * E, 2 * E, E);
-      const bq = cAttnB.slice(0, E), bk = cAttnB.slice(E, 2 * E), bv = cAttnB.slice(2 * E);
-      const wo = p('attn.c_proj.weight'), bo = p('attn.c_proj.bias');
+      // The attention layer reads its weights from SharedArrayBuffer-backed memory (the async-safety
+      // policy, lib/pinned.ts): pinned here, once, and kept as the model's own arrays, so the layer
+      // uses them without a second copy.
+      const bq = pinned(cAttnB.subarray(0, E)), bk = pinned(cAttnB.subarray(E, 2 * E)), bv = pinned(cAttnB.subarray(2 * E));
+      const wo = pinned(p('attn.c_proj.weight')), bo = pinned(p('attn.c_proj.bias'));
       const t = (data: Float32Array, dims: number[]): Tensor => ({ data, dims });
       const attn = new MultiHeadAttention({ numHeads: config.n_head, causal: true }, {
         wq: t(wq, [E, E]), wk: t(wk, [E, E]), wv: t(wv, [E, E]), wo: t(wo, [E, E]),

@@ -19,6 +19,13 @@ export interface RefOptions {
   qNumHeads?: number;
   kvNumHeads?: number;
   qkMatmulOutputMode?: number;
+  /**
+   * The library's documented NaN/Inf rule instead of the ONNX reference's arithmetic: a key a row
+   * cannot see (causal, boolean mask, nonpadKvSeqlen) scores -inf outright, so a NaN/Inf there never
+   * reaches the row (the ONNX reference adds -inf to the score, and NaN + -inf is NaN). A float
+   * mask still adds. Only the NaN/Inf tests set it; it changes nothing for finite inputs.
+   */
+  hideMasked?: boolean;
 }
 
 export interface RefResult {
@@ -79,21 +86,25 @@ export function attentionRef(q: RefTensor, k: RefTensor, v: RefTensor, opts: Ref
       if (mode === 0) qk[out + j] = s;
       if (cap > 0) s = cap * Math.tanh(s / cap);
       if (mode === 1) qk[out + j] = s;
-      let bias = 0;
+      let bias = 0, hidden = false;
       if (mask) {
         // Right-aligned broadcast; keys past a short last dim are padded with -inf / false.
-        if (j >= md[3]) bias = -Infinity;
-        else {
+        if (j >= md[3]) {
+          bias = -Infinity;
+          hidden = bool;
+        } else {
           const at = (((md[0] > 1 ? b : 0) * md[1] + (md[1] > 1 ? h : 0)) * md[2] + (md[2] > 1 ? i : 0)) * md[3] + j;
           bias = bool ? (mask.data[at] ? 0 : -Infinity) : mask.data[at];
+          if (bool && !mask.data[at]) hidden = true;
         }
       }
-      if (nonpad && j >= nonpad[b]) bias = -Infinity;
+      if (nonpad && j >= nonpad[b]) bias = -Infinity, hidden = true;
       if (opts.isCausal) {
         const offset = opts.pastKey ? P : nonpad ? nonpad[b] - Sq : 0;
-        if (j > i + offset) bias = -Infinity;
+        if (j > i + offset) bias = -Infinity, hidden = true;
       }
       s += bias;
+      if (opts.hideMasked && hidden) s = -Infinity;
       if (mode === 2) qk[out + j] = s;
       row[j] = s;
     }
@@ -101,7 +112,8 @@ export function attentionRef(q: RefTensor, k: RefTensor, v: RefTensor, opts: Ref
     for (let j = 0; j < T; j++) max = Math.max(max, row[j]);
     for (let j = 0; j < T; j++) sum += (row[j] = max === -Infinity ? 0 : Math.exp(row[j] - max));
     for (let j = 0; j < T; j++) {
-      const p = sum > 0 ? row[j] / sum : 0;
+      // A row with no visible key (max -inf) is zeros; otherwise IEEE (a NaN score makes the row NaN).
+      const p = max === -Infinity ? 0 : row[j] / sum;
       if (mode === 3) qk[out + j] = p;
       for (let e = 0; e < Dv; e++) y[((b * Hq + h) * Sq + i) * Dv + e] += p * Vc.data[((b * Hkv + hk) * T + j) * Dv + e];
     }
