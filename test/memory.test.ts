@@ -103,8 +103,9 @@ forEachBackend('memory', (backend) => {
   // its RSS): 100k small matmuls, 20k small attentions, 2k small attentionAsync, 1k large attentions
   // (B1 H8 S256 D64 causal) and 5k KVCache create/use/drop (half disposed, half left to the GC).
   // Measured on native: RSS grows 5-15 MB over the first run (V8's heap and malloc's arenas
-  // settling) and within +-4 MB over two more; before caches returned freed memory to the OS it grew
-  // 45 MB, then 170 MB over 3x the work. Bounds: 30 MB for the first run, 8 MB for the next two.
+  // settling) and within +-4 MB over two more on a quiet machine, up to 11 MB with other jobs on
+  // the cores; before caches returned freed memory to the OS it grew 45 MB, then 170 MB over 3x the
+  // work. Bounds: 30 MB for the first run, 16 MB for the next two.
   // On JS (5% of the calls) every output and cache is a typed array whose backing store V8 frees
   // to malloc, which keeps some: 25-31 MB, then 18-20 MB for twice the work (not proportional:
   // no leak). Bounds 48 and 32 MB.
@@ -148,7 +149,7 @@ forEachBackend('memory', (backend) => {
     expect(child.status, child.stderr).toBe(0);
     const { first, more } = JSON.parse(child.stdout.trim().split('\n').pop()!) as { first: number; more: number };
     expectBounded(first, (backend === 'native' ? 30 : 48) * MB, `${backend} mixed workload, first N calls`);
-    expectBounded(more, (backend === 'native' ? 8 : 32) * MB, `${backend} mixed workload, 2N more calls`);
+    expectBounded(more, (backend === 'native' ? 16 : 32) * MB, `${backend} mixed workload, 2N more calls`);
   }, 150_000);
 
   it('layers and caches in use return their memory (MHA forward with a cache, dropped)', async () => {
