@@ -607,11 +607,67 @@ async function main() {
   console.log(`results: ${path.relative(process.cwd(), file)}; chart: ${path.relative(process.cwd(), chart)}`);
   console.log(`README table and bench/results/chart.svg from these results: node scripts/perf-table.mjs ${path.relative(root, file)}`);
 
+  if (opts.peers && nativeLoaded && chosen.some((w) => w.group === 'matmul')) {
+    meta.numpy = await compareNumpy(api, threads);
+    writeJson(file, doc);
+  }
+
   const failed = results.some((r) => Object.values(r.variants).some((x) => x.check && !x.check.ok));
   if (failed) {
     console.error('some outputs disagree (MISMATCH above): the figures for those rows are not comparable');
     process.exitCode = 1;
   }
+}
+
+/**
+ * GEMM against numpy's BLAS, both into preallocated outputs, alternating ours and numpy's rounds:
+ * M1, M3s and M4's shapes. Returns what it measured (or why it could not) for the results JSON.
+ */
+async function compareNumpy(api, threads) {
+  const { findNumpy, numpyGemm } = await import('./peers/numpy.mjs');
+  const found = findNumpy();
+  if (!found) {
+    console.log('numpy: not found (python3 with numpy, e.g. Debian python3-numpy + libopenblas0): skipped');
+    return { skipped: 'python3 with numpy not found' };
+  }
+  const shapes = [['M1', 1024, 1024, 1024, 7, 15], ['M3s', 2048, 2048, 2048, 8, 5], ['M4', 1280, 512, 64, 9, 200]];
+  const rows = [];
+  let blas = '?';
+  for (let round = 0; round < 3; round++) {
+    for (const [id, m, k, n, seed, reps] of shapes) {
+      const a = { data: Float32Array.from({ length: m * k }, (_, i) => ((i * 7919 + seed) % 1000) / 1000), dims: [m, k] };
+      const b = { data: Float32Array.from({ length: k * n }, (_, i) => ((i * 104729 + seed) % 1000) / 1000), dims: [k, n] };
+      const out = new Float32Array(m * n);
+      api.matmul(a, b, { out });
+      const ts = [];
+      for (let i = 0; i < reps; i++) {
+        const t0 = process.hrtime.bigint();
+        api.matmul(a, b, { out });
+        ts.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      ts.sort((x, y) => x - y);
+      const np = numpyGemm(found.python, threads, [[m, k, n, seed]], reps);
+      blas = np.blas;
+      let corner = 0;
+      for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) corner += out[i * n + j];
+      if (Math.abs(corner - np.results[0].checksum) > 1e-4 * Math.abs(corner)) {
+        throw new Error(`numpy peer: ${id} outputs differ (corner sums ${corner} and ${np.results[0].checksum})`);
+      }
+      rows.push({ id, round, ours: ts[reps >> 1], numpy: np.results[0].ms, gflop: (2 * m * k * n) / 1e9 });
+    }
+  }
+  const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  const summary = shapes.map(([id]) => {
+    const r = rows.filter((x) => x.id === id);
+    const ours = median(r.map((x) => x.ours)), numpy = median(r.map((x) => x.numpy));
+    return { id, oursMs: +ours.toFixed(3), numpyMs: +numpy.toFixed(3), oursGflops: +(r[0].gflop / ours * 1e3).toFixed(1),
+      numpyGflops: +(r[0].gflop / numpy * 1e3).toFixed(1), speedup: +(numpy / ours).toFixed(2) };
+  });
+  console.log(`\nnumpy ${found.version} (BLAS: ${blas}, ${threads} threads), GEMM into a preallocated output, medians of 3 alternating rounds:`);
+  for (const s of summary) {
+    console.log(`  ${s.id.padEnd(4)} ours ${s.oursMs} ms (${s.oursGflops} GFLOP/s)  numpy ${s.numpyMs} ms (${s.numpyGflops} GFLOP/s)  ours ${s.speedup}x numpy`);
+  }
+  return { version: found.version, blas, threads, results: summary };
 }
 
 (opts.child ? childMain() : main()).catch((err) => {
