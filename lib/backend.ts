@@ -6,10 +6,12 @@
 import { availableParallelism } from 'node:os';
 import { rangeError, typeError } from './errors';
 import { jsBackend } from './js';
+import type { Binding } from './native/binding';
 import { loaded } from './native/load';
 import { createNativeBackend } from './native/backend';
 import type { KVCacheConfig, MhaCallPlan, MhaPlan, MhaWeightArrays } from './validate-layers';
 import type { MatmulPlan } from './validate';
+import type { RopePlan } from './validate-llama-ops';
 import type { AttentionPlan, ViewStrides } from './validate-attention';
 import type { BackendInfo, BackendName } from './types';
 
@@ -72,9 +74,42 @@ export interface Backend {
   geluTanh(x: Float32Array): void;
   /** x += y (the residual connection). */
   addInPlace(x: Float32Array, y: Float32Array): void;
+
+  // --- Llama-family ops (lib/llama-ops.ts); out never overlaps an input ---
+  /** out = x / sqrt(mean(x^2) + eps) * weight per row (HF LlamaRMSNorm). */
+  rmsNorm(x: Float32Array, rows: number, width: number, weight: Float32Array, eps: number, out: Float32Array): void;
+  /** Rotary embedding of x [B, S, H, D], HF's rotate_half convention, into out. */
+  rope(plan: RopePlan, x: Float32Array, positions: Int32Array, out: Float32Array): void;
+  /** out = x / (1 + exp(-x)). */
+  silu(x: Float32Array, out: Float32Array): void;
+  /** out = silu(gate) * up. */
+  swiglu(gate: Float32Array, up: Float32Array, out: Float32Array): void;
 }
 
-const nativeBackend: Backend | null = loaded.binding ? createNativeBackend(loaded.binding) : null;
+/**
+ * The native backend, or why there is none: the addon did not load, or it loaded but was built
+ * from other sources than this library (its parameter structs differ: a stale build), which must
+ * not take the application down at import either.
+ */
+function createNative(): { backend: Backend | null; binding: Binding | null; error: string | null } {
+  if (!loaded.binding) return { backend: null, binding: null, error: loaded.error };
+  try {
+    return { backend: createNativeBackend(loaded.binding), binding: loaded.binding, error: null };
+  } catch (err) {
+    const error = [
+      'The node-attention native addon could not be used, so the pure-JS backend is in use.',
+      `  - ${loaded.binaryPath}: ${(err as Error).message}`,
+      'Possible solutions:',
+      '  - Rebuild it: `npm rebuild node-attention` (in a clone of the repository: `npm run build:native`)',
+    ].join('\n');
+    return { backend: null, binding: null, error };
+  }
+}
+
+const native = createNative();
+const nativeBackend = native.backend;
+const nativeBinding = native.binding;
+const nativeError = native.error;
 
 let active: Backend = nativeBackend ?? jsBackend;
 let forcedReason: string | null = null;
@@ -95,7 +130,7 @@ function applyBackendEnv(): void {
     forcedReason = 'NODE_ATTENTION_BACKEND=js selected the JS backend.';
     fallbackUnannounced = false;
   } else if (requested === 'native') {
-    if (!nativeBackend) throw new Error(`NODE_ATTENTION_BACKEND=native was requested but ${loaded.error}`);
+    if (!nativeBackend) throw new Error(`NODE_ATTENTION_BACKEND=native was requested but ${nativeError}`);
   } else {
     warnOnce(`NODE_ATTENTION_BACKEND=${JSON.stringify(raw)} is not 'native' or 'js' (any case); it is ignored and the ${active.name} backend is in use.`,
       'NODE_ATTENTION_BAD_ENV');
@@ -105,7 +140,7 @@ applyBackendEnv();
 
 // NODE_ATTENTION_SIMD caps the kernel sets at load (native/core/dispatch.cc); a name the addon does
 // not know is ignored there, with every set kept, and reported here.
-const simdError = loaded.binding?.info().simdError;
+const simdError = nativeBinding?.info().simdError;
 if (simdError) warnOnce(`${simdError}; it is ignored and the best kernel set is in use.`, 'NODE_ATTENTION_BAD_ENV');
 
 /**
@@ -115,7 +150,7 @@ if (simdError) warnOnce(`${simdError}; it is ignored and the best kernel set is 
  */
 function announceFallback(): void {
   fallbackUnannounced = false;
-  warnOnce(`${loaded.error}
+  warnOnce(`${nativeError}
 Set NODE_ATTENTION_BACKEND=js or call useBackend('js') first to choose the JS backend without this warning.`,
     'NODE_ATTENTION_JS_FALLBACK');
 }
@@ -129,7 +164,7 @@ export function current(): Backend {
 /** The backend registered under `name` (for objects that must keep the backend they were made with). */
 export function backendNamed(name: BackendName): Backend {
   if (name === 'js') return jsBackend;
-  if (!nativeBackend) throw new Error(`The native backend is not available. ${loaded.error}`);
+  if (!nativeBackend) throw new Error(`The native backend is not available. ${nativeError}`);
   return nativeBackend;
 }
 
@@ -148,14 +183,14 @@ export function useBackend(name: BackendName): void {
 
 /** The native backend's availability, the kernels in use and the thread count. */
 export function backendInfo(): BackendInfo {
-  const binding = loaded.binding;
+  const binding = nativeBinding;
   const native = binding?.info();
   const onNative = active.name === 'native';
   return {
     backend: active.name,
     nativeLoaded: binding !== null,
-    nativeError: binding ? (onNative ? null : forcedReason ?? 'useBackend("js") selected the JS backend.') : loaded.error,
-    binaryPath: loaded.binaryPath,
+    nativeError: binding ? (onNative ? null : forcedReason ?? 'useBackend("js") selected the JS backend.') : nativeError,
+    binaryPath: nativeBinding ? loaded.binaryPath : null,
     simd: onNative && native ? native.isa : 'js',
     simdSupported: native ? native.isas : [],
     threads: onNative && native ? native.threads : 1,
@@ -171,12 +206,12 @@ export function backendInfo(): BackendInfo {
 export function setNumThreads(n: number): void {
   if (typeof n !== 'number') throw typeError('n', 'a positive integer', n);
   if (!Number.isInteger(n) || n < 1 || n > 4096) throw rangeError('n', 'an integer in [1, 4096]', String(n));
-  loaded.binding?.setNumThreads(Math.min(n, availableParallelism()));
+  nativeBinding?.setNumThreads(Math.min(n, availableParallelism()));
 }
 
 /** The number of threads the native kernels use (1 when the addon is not loaded). */
 export function getNumThreads(): number {
-  return loaded.binding ? loaded.binding.info().threads : 1;
+  return nativeBinding ? nativeBinding.info().threads : 1;
 }
 
 /**
@@ -186,5 +221,5 @@ export function getNumThreads(): number {
  */
 export function setSimd(isa: string): boolean {
   if (typeof isa !== 'string') throw typeError('isa', 'a string', isa);
-  return loaded.binding ? loaded.binding.selectIsa(isa) : false;
+  return nativeBinding ? nativeBinding.selectIsa(isa) : false;
 }

@@ -6,6 +6,7 @@ import { formatDims, rangeError, shapeError, typeError } from './errors';
 import type { BackendName, Tensor } from './types';
 import { checkBoolean, checkOptions, checkTensor } from './validate';
 import { checkMask, type AttentionPlan, type MaskView } from './validate-attention';
+import { validateRope, type RopeOptions } from './validate-llama-ops';
 
 /** `new MultiHeadAttention(config, weights)`: the head counts and attention options. */
 export interface MultiHeadAttentionConfig {
@@ -17,6 +18,17 @@ export interface MultiHeadAttentionConfig {
   causal?: boolean;
   /** Multiplies Q K^T. Default 1 / sqrt(headDim). */
   scale?: number;
+  /**
+   * Rotary position embedding of q and k after their projections (before k is cached), as the
+   * rope op: theta, rotaryDim (default headDim), scaling (Llama 3). Query/key i of a call sits at
+   * position `cache.length + i` (i without a cache). Default: none.
+   */
+  rope?: RopeOptions;
+  /**
+   * Mistral's sliding window (causal layers only): the query at position p sees only the keys in
+   * (p - slidingWindow, p]. Default: none.
+   */
+  slidingWindow?: number;
 }
 
 /** Projection weights, `y = x @ W + b` with W of dims [in, out]. Biases are 1-D (Tensor or Float32Array). */
@@ -53,6 +65,16 @@ export interface MhaPlan {
   readonly headDim: number;
   readonly causal: boolean;
   readonly scale: number;
+  /** Rotary embedding of q and k, or null. */
+  readonly rope: LayerRope | null;
+  /** Keys a query sees at most (0: no window). */
+  readonly slidingWindow: number;
+}
+
+/** The rope op's parameters for one layer: rotaryDim and its rotaryDim / 2 float32 inverse frequencies. */
+export interface LayerRope {
+  readonly rotaryDim: number;
+  readonly invFreq: Float32Array;
 }
 
 export interface MhaWeightArrays {
@@ -91,7 +113,8 @@ export interface MhaCallPlan {
 // Causal offsets reach the kernels as int32, so positions must fit in one.
 export const MAX_SEQ_LEN = 0x7fffffff;
 
-const CONFIG_KEYS = ['numHeads', 'numKVHeads', 'causal', 'scale'] as const;
+const CONFIG_KEYS = ['numHeads', 'numKVHeads', 'causal', 'scale', 'rope', 'slidingWindow'] as const;
+const ROPE_KEYS = ['theta', 'rotaryDim', 'scaling'] as const;
 const WEIGHT_KEYS = ['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo'] as const;
 const CACHE_KEYS = ['batch', 'numKVHeads', 'headDim', 'maxSeqLen'] as const;
 const FORWARD_KEYS = ['cache', 'attnMask'] as const;
@@ -126,6 +149,31 @@ function checkVector(value: unknown, name: string, n: number, why: string): Floa
   const t = stableTensor(value, name, true);
   if (t.dims.length !== 1 || t.dims[0] !== n) throw shapeError(name, `dims [${n}] (${why})`, `dims ${formatDims(t.dims)}`);
   return t.data;
+}
+
+/**
+ * config.rope for a layer of head dim D. theta and rotaryDim are checked here (their bounds name the
+ * layer's headDim); the scaling checks and the inverse frequencies are the rope op's own
+ * (validateRope, float64 then float32), run once on a one-row stand-in for q, with its argument
+ * names turned into config.rope's.
+ */
+function layerRope(value: unknown, D: number): LayerRope {
+  const r = requiredObject(value, 'config.rope', ROPE_KEYS);
+  if (typeof r.theta !== 'number') throw typeError('config.rope.theta', 'a finite number > 0', r.theta);
+  if (!(Number.isFinite(r.theta) && r.theta > 0)) throw rangeError('config.rope.theta', 'a finite number > 0', String(r.theta));
+  const expected = `an even integer in [2, ${D}] (headDim)`;
+  const rotaryDim = r.rotaryDim === undefined ? D : r.rotaryDim;
+  if (typeof rotaryDim !== 'number') throw typeError('config.rope.rotaryDim', expected, rotaryDim);
+  if (!Number.isInteger(rotaryDim) || rotaryDim < 2 || rotaryDim > D || rotaryDim % 2 !== 0) {
+    throw rangeError('config.rope.rotaryDim', r.rotaryDim === undefined ? `${expected}; it defaults to headDim, which is odd` : expected, String(rotaryDim));
+  }
+  try {
+    const { plan } = validateRope({ data: new Float32Array(D), dims: [1, 1, 1, D] }, new Int32Array(1), { ...r, rotaryDim });
+    return Object.freeze({ rotaryDim, invFreq: plan.invFreq });
+  } catch (err) {
+    if (err instanceof Error) err.message = err.message.replace(/\bopts\./g, 'config.rope.');
+    throw err;
+  }
 }
 
 /** Checks a layer's config and weights; throws naming the offending field and shapes. */
@@ -166,8 +214,15 @@ export function validateMha(config: unknown, weights: unknown): { plan: MhaPlan;
   const bv = checkVector(w.bv, 'weights.bv', kvWidth, `numKVHeads * headDim = ${Hkv} * ${D}`);
   const bo = checkVector(w.bo, 'weights.bo', dOut, 'dOut, dim 1 of weights.wo');
 
+  const rope = c.rope === undefined || c.rope === null ? null : layerRope(c.rope, D);
+  let slidingWindow = 0;
+  if (c.slidingWindow !== undefined && c.slidingWindow !== null) {
+    slidingWindow = checkPositiveInteger(c.slidingWindow, 'config.slidingWindow', MAX_SEQ_LEN);
+    if (!causal) throw rangeError('config.slidingWindow', 'undefined for a non-causal layer (the window ends at each query)', String(slidingWindow));
+  }
+
   const scale = c.scale === undefined ? 1 / Math.sqrt(D) : (c.scale as number);
-  const plan: MhaPlan = Object.freeze({ dIn, dOut, numHeads: Hq, numKVHeads: Hkv, headDim: D, causal, scale });
+  const plan: MhaPlan = Object.freeze({ dIn, dOut, numHeads: Hq, numKVHeads: Hkv, headDim: D, causal, scale, rope, slidingWindow });
   const arrays: MhaWeightArrays = Object.freeze({ wq: wq.data, wk: wk.data, wv: wv.data, wo: wo ? wo.data : null, bq, bk, bv, bo });
   return { plan, weights: arrays };
 }
@@ -233,9 +288,41 @@ export function validateMhaForward(plan: MhaPlan, backend: BackendName, x: unkno
     past = cache.length;
   }
   const total = past + S;
-  const mask = o.attnMask === undefined ? null : checkMask(o.attnMask, B, plan.numHeads, S, total);
+  const given = o.attnMask === undefined ? null : checkMask(o.attnMask, B, plan.numHeads, S, total);
+  const mask = plan.slidingWindow > 0 && total > plan.slidingWindow ? windowMask(given, plan.slidingWindow, B, plan.numHeads, S, past) : given;
   const call: MhaCallPlan = Object.freeze({ B, S, past, total, mask, outDims: Object.freeze([B, S, plan.dOut]) });
   return { call, x: tx.data };
+}
+
+/**
+ * The sliding window as a mask over [B, numHeads, S, len]: key j is hidden from query i (position
+ * past + i) when j <= past + i - window; the causal rule hides j > past + i. The attention kernels
+ * bound keys from above only (causality, kvValid, the mask length), so the window's lower bound
+ * travels as a mask, the same one for both backends, built only for calls that reach past the window
+ * (past + S > window): S x total bytes when alone, broadcast over batch and heads. A given mask
+ * keeps its values and broadcast dims, with the keys outside the window hidden (boolean 0, or -inf
+ * added).
+ */
+function windowMask(given: MaskView | null, window: number, B: number, H: number, S: number, past: number): MaskView {
+  const len = given ? given.len : past + S;
+  const mb = given && given.sb ? B : 1, mh = given && given.sh ? H : 1;
+  const sq = len, sh = S * len, sb = mh * sh;
+  const data = given && !given.bool ? new Float32Array(mb * sb) : new Uint8Array(mb * sb);
+  for (let b = 0; b < mb; b++) {
+    for (let h = 0; h < mh; h++) {
+      for (let i = 0; i < S; i++) {
+        const row = b * sb + h * sh + i * sq, first = past + i - window + 1;
+        if (given) {
+          const from = b * given.sb + h * given.sh + i * given.sq;
+          for (let j = 0; j < len; j++) data[row + j] = given.data[from + j];
+        } else {
+          data.fill(1, row, row + len);
+        }
+        for (let j = 0; j < Math.min(first, len); j++) data[row + j] = given && !given.bool ? -Infinity : 0;
+      }
+    }
+  }
+  return Object.freeze({ data, bool: !(data instanceof Float32Array), sb: mb > 1 ? sb : 0, sh: mh > 1 ? sh : 0, sq, len });
 }
 
 /**

@@ -2,6 +2,8 @@
 // when calls fall back to JS without being asked, thread counts. Load-time behaviour runs in child
 // processes (the environment is read once, on import).
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -75,6 +77,22 @@ describe('falling back to JS is announced once', () => {
     expect(fallback[0].message).toMatch(/could not be loaded/);
     expect(fallback[0].message).toMatch(/no-such-addon\.node: not found/);
     expect(fallback[0].message).toMatch(/npm rebuild node-attention/);
+  });
+
+  it('an addon built from other sources (its parameter structs differ) falls back to JS instead of failing the import', () => {
+    const fake = path.join(os.tmpdir(), `node-attention-stale-addon-${process.pid}.js`);
+    fs.writeFileSync(fake, `module.exports = { info: () => ({ isa: 'avx2', isas: ['avx2'], threads: 1 }),
+      wire: { attention: ['B'], mha: ['dIn'], mask: ['maskSb'], present: ['B'] } };`);
+    try {
+      const r = child({ NODE_ATTENTION_ADDON: fake, NODE_ATTENTION_BACKEND: undefined }, use + 'out.info = lib.backendInfo();');
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.out).toMatchObject({ dot: 32, backend: 'js', info: { nativeLoaded: false, binaryPath: null } });
+      const fallback = r.warnings.filter((w) => w.code === 'NODE_ATTENTION_JS_FALLBACK');
+      expect(fallback).toHaveLength(1);
+      expect(fallback[0].message).toMatch(/attention parameters have no field Hq: it was built from other sources/);
+    } finally {
+      fs.rmSync(fake, { force: true });
+    }
   });
 
   it('is silent until a backend is used (importing alone says nothing)', () => {

@@ -700,7 +700,7 @@ suite('raw binding: KVCache and MultiHeadAttention', () => {
     const sw = (n: number, s: number) => sharedFloat32(w(n, s));
     const weights = [sw(c.dIn * Hq * c.D, 1), sw(c.dIn * c.Hkv * c.D, 2), sw(c.dIn * c.Hkv * c.D, 3), c.dOut ? sw(Hq * c.D * dOut, 4) : null,
       c.biases ? sw(Hq * c.D, 5) : null, c.biases ? sw(c.Hkv * c.D, 6) : null, c.biases ? sw(c.Hkv * c.D, 7) : null, c.biases && c.dOut ? sw(dOut, 8) : null];
-    const params = Float64Array.of(c.dIn, dOut, Hq, c.Hkv, c.D, 1, 1 / Math.sqrt(c.D));
+    const params = Float64Array.of(c.dIn, dOut, Hq, c.Hkv, c.D, 1, 1 / Math.sqrt(c.D), 0); // wire.mha, rotaryDim 0
     const cache = c.cache ? new (KV())(c.B, c.Hkv, c.D, 16) : null;
     const len = c.S;
     const mask = c.mask === 'none' ? null : c.mask === 'f32' ? w(c.S * len, 9) : Uint8Array.from({ length: c.S * len }, (_, i) => (i + c.seed) % 2);
@@ -760,7 +760,9 @@ suite('raw binding: KVCache and MultiHeadAttention', () => {
 
 it.skipIf(!raw)('every export of the raw binding is covered by this file', () => {
   const covered = ['info', 'setNumThreads', 'selectIsa', 'dot', 'matmul', 'attention', 'attentionAsync', '_vecExpsum',
-    'KVCache', 'MultiHeadAttention', '_probePeak', '_probeBandwidth', 'wire', 'concatPresent'];
+    'KVCache', 'MultiHeadAttention', '_probePeak', '_probeBandwidth', 'wire', 'concatPresent',
+    // Fuzzed in their own files: test/rms-norm.test.ts, test/rope.test.ts, test/swiglu.test.ts.
+    'rmsNorm', 'rope', 'silu', 'swiglu'];
   expect(Object.keys(addon).sort(), 'a new raw export needs fuzz cases here').toEqual([...covered].sort());
   // And every method and accessor of the exported classes.
   const coveredMethods: Record<string, string[]> = {

@@ -296,14 +296,16 @@ forEachBackend('GPT.generate options', () => {
     }
   });
 
-  it('refuses a folder of another model_type by name, listing the supported ones', async () => {
+  it('refuses a folder of another architecture by name, pointing to loadModel', async () => {
     const folder = path.join(dir, `m${folderCount++}`);
     await model().save(folder);
     const configFile = path.join(folder, 'config.json');
     await fsp.writeFile(configFile, JSON.stringify({ model_type: 'llama', hidden_size: 64, num_hidden_layers: 2, vocab_size: 50 }));
     const load = api.GPT.load(folder);
     await expect(load).rejects.toThrow(RangeError);
-    await expect(load).rejects.toThrow(/Expected a supported model_type \('gpt2'\) for .*config\.json\.model_type but received "llama"/);
-    expect(api.SUPPORTED_MODEL_TYPES).toEqual(['gpt2']);
+    await expect(load).rejects.toThrow(/Expected 'gpt2' \(loadModel\(\) picks the class for any of 'gpt2', 'llama', 'mistral', 'qwen2'\) for .*config\.json\.model_type but received "llama"/);
+    await fsp.writeFile(configFile, JSON.stringify({ model_type: 'bert', hidden_size: 64 }));
+    await expect(api.GPT.load(folder)).rejects.toThrow(/Expected a supported model_type \('gpt2', 'llama', 'mistral', 'qwen2'\) for .*model_type but received "bert"/);
+    expect(api.SUPPORTED_MODEL_TYPES).toEqual(['gpt2', 'llama', 'mistral', 'qwen2']);
   });
 });

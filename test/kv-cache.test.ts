@@ -244,7 +244,7 @@ describe.skipIf(!nativeAvailable)('KVCache [native only]', () => {
     expect(cache.length).toBe(4);
 
     const addon = createRequire(import.meta.url)(api.backendInfo().binaryPath!) as Record<string, new (...args: unknown[]) => Record<string, (...args: unknown[]) => Promise<Float32Array>>>;
-    const params = Float64Array.of(8, 8, 2, 2, 4, 1, 0.5);
+    const params = Float64Array.of(8, 8, 2, 2, 4, 1, 0.5, 0); // wire.mha, rotaryDim 0
     const shared = () => new Float32Array(new SharedArrayBuffer(64 * 4));
     const raw = new addon.MultiHeadAttention(params, shared(), shared(), shared(), null, null, null, null, null);
     const y = await raw.forwardAsync(new Float32Array(8), 1, 1, null, null, null);
@@ -277,7 +277,7 @@ describe.skipIf(!nativeAvailable)('KVCache [native only]', () => {
 
   it('the raw binding re-checks sizes and never touches memory out of bounds', () => {
     const addon = createRequire(import.meta.url)(api.backendInfo().binaryPath!) as Record<string, new (...args: unknown[]) => Record<string, (...args: unknown[]) => unknown>>;
-    const params = Float64Array.of(8, 8, 2, 1, 4, 1, 0.5);
+    const params = Float64Array.of(8, 8, 2, 1, 4, 1, 0.5, 0); // wire.mha, rotaryDim 0
     const w = (n: number) => new Float32Array(n);
     const layer = new addon.MultiHeadAttention(params, w(64), w(32), w(32), w(64), null, null, null, null);
     const cache = new addon.KVCache(1, 1, 4, 4);
@@ -288,14 +288,14 @@ describe.skipIf(!nativeAvailable)('KVCache [native only]', () => {
     expect(() => layer.forward(x, 1, 2, null, w(3), Float64Array.of(0, 0, 2, 2), y)).toThrow(/mask to hold at least/);
     expect(() => layer.forward(x, 1, 2, null, w(8), Float64Array.of(0, 0, 4, 3), y)).toThrow(/mask length in \[1, 2\]/);
     expect(() => new addon.MultiHeadAttention(params, w(63), w(32), w(32), w(64), null, null, null, null)).toThrow(/wq to hold at least 64/);
-    expect(() => new addon.MultiHeadAttention(Float64Array.of(8, 8, 3, 2, 4, 1, 1), w(96), w(64), w(64), w(96), null, null, null, null)).toThrow(/divisible/);
+    expect(() => new addon.MultiHeadAttention(Float64Array.of(8, 8, 3, 2, 4, 1, 1, 0), w(96), w(64), w(64), w(96), null, null, null, null)).toThrow(/divisible/);
     expect(() => new addon.KVCache(1, 0, 4, 4)).toThrow(RangeError);
     expect(() => new addon.KVCache(2 ** 40, 2 ** 40, 4, 4)).toThrow(/overflows/);
     expect(() => new addon.KVCache(1, 1, 4, 2 ** 31)).toThrow(/maxSeqLen <= 2147483647/);
-    expect(() => new addon.MultiHeadAttention(new Float64Array(6), w(64), w(32), w(32))).toThrow(/Float64Array of length 7 for params/);
-    expect(() => new addon.MultiHeadAttention(Float64Array.of(8, 8, Number.NaN, 1, 4, 1, 1), w(64), w(32), w(32))).toThrow(/numHeads/);
+    expect(() => new addon.MultiHeadAttention(new Float64Array(6), w(64), w(32), w(32))).toThrow(/Float64Array of length 8 for params/);
+    expect(() => new addon.MultiHeadAttention(Float64Array.of(8, 8, Number.NaN, 1, 4, 1, 1, 0), w(64), w(32), w(32))).toThrow(/numHeads/);
     expect(() => new addon.MultiHeadAttention(params, w(64), null, w(32))).toThrow(/Float32Array for wk/);
-    expect(() => new addon.MultiHeadAttention(Float64Array.of(8, 9, 2, 1, 4, 1, 1), w(64), w(32), w(32))).toThrow(/dOut == numHeads\*headDim/);
+    expect(() => new addon.MultiHeadAttention(Float64Array.of(8, 9, 2, 1, 4, 1, 1, 0), w(64), w(32), w(32))).toThrow(/dOut == numHeads\*headDim/);
     expect(() => layer.forward(Array.from(x), 1, 2, null, null, null, y)).toThrow(/Float32Array for x/);
     expect(() => layer.forward(x, 2 ** 40, 2 ** 40, null, null, null, y)).toThrow(/overflows/);
     expect(() => layer.forward(x, -1, 2, null, null, null, y)).toThrow(RangeError);

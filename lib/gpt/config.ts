@@ -2,6 +2,7 @@
 // config that means a different model (another activation, a different MLP width, unscaled
 // attention, cross-attention) from loading as if it were GPT-2.
 import { rangeError, typeError } from '../errors';
+import { checkModelType } from '../models/model-types';
 
 /** The GPT-2 hyperparameters the model needs (names as in Hugging Face's config.json). */
 export interface GPTConfig {
@@ -17,12 +18,6 @@ export interface GPTConfig {
   /** LayerNorm epsilon (GPT-2: 1e-5). */
   layer_norm_epsilon: number;
 }
-
-/**
- * The config.json model_type values this package loads. A folder of any other type is refused
- * with its model_type named, before its hyperparameters are read.
- */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = Object.freeze(['gpt2']);
 
 /** The widest model accepted, a guard against a config whose sizes would exhaust memory. */
 const MAX_SIZE = 2 ** 31 - 1;
@@ -46,13 +41,8 @@ function positiveInteger(config: Record<string, unknown>, key: string, where: st
 export function parseConfig(value: unknown, where = 'config'): GPTConfig {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError(where, 'an object', value);
   const raw = value as Record<string, unknown>;
-  const modelType = raw.model_type;
-  if (modelType !== undefined) {
-    if (typeof modelType !== 'string') throw typeError(`${where}.model_type`, 'a string', modelType);
-    if (!SUPPORTED_MODEL_TYPES.includes(modelType)) {
-      throw rangeError(`${where}.model_type`, `a supported model_type (${SUPPORTED_MODEL_TYPES.map((t) => `'${t}'`).join(', ')})`, JSON.stringify(modelType));
-    }
-  }
+  // Refused by name before the hyperparameters are read: another architecture's folder.
+  if (raw.model_type !== undefined) checkModelType(raw.model_type, `${where}.model_type`, 'gpt2');
   const config: GPTConfig = {
     vocab_size: positiveInteger(raw, 'vocab_size', where),
     n_positions: positiveInteger(raw, 'n_positions', where),

@@ -8,21 +8,22 @@
 // lib/models/blocks.ts (Embedding, PreNormBlock of LayerNorm + attention + GeluMlp, LmHead), all on
 // the backend that was active when the model was built.
 import { current, type Backend } from '../backend';
-import { formatDims, rangeError, shapeError, typeError } from '../errors';
-import { createKVCacheOn, type KVCache } from '../kv-cache';
+import { rangeError, typeError } from '../errors';
 import { MultiHeadAttention } from '../mha';
 import { Embedding, GeluMlp, LayerNorm, Linear, LmHead, PreNormBlock } from '../models/blocks';
+import { CausalLM, integerOption } from '../models/causal-lm';
+import { checkNamedWeights, saveDtype } from '../models/checkpoint';
+import { generate, type GenerateOptions, type GenerationConfig } from '../models/generate';
+import { transpose } from '../models/layout';
 import { pinned } from '../pinned';
-import { seededRandom } from '../random';
 import type { BackendName, Tensor } from '../types';
-import { checkOptions, checkTensor } from '../validate';
+import { checkOptions } from '../validate';
 import { validateAttention } from '../validate-attention';
 import { readCheckpoint, writeCheckpoint } from './checkpoint';
-import { parseConfig, parseTokenIds, type GPTConfig } from './config';
-import { checkTokens, GPTDecoder } from './decoder';
+import { parseConfig, type GPTConfig } from './config';
+import type { GPTDecoder } from './decoder';
 import type { SaveDtype } from './safetensors';
-import { applyRepetitionPenalty, argmax, sample, type Logits, type SamplerOptions } from './sampling';
-import { expectedShapes, firstNonFinite, isIgnoredTensor, randomWeights } from './weights';
+import { expectedShapes, isIgnoredTensor, randomWeights } from './weights';
 
 /** One GPT-2 block: the shared pre-norm block plus the split q/k/v arrays that GPT.save fuses back. */
 interface Block {
@@ -30,50 +31,6 @@ interface Block {
   ln1: LayerNorm; ln2: LayerNorm; fc: Linear; proj: Linear;
   wq: Float32Array; wk: Float32Array; wv: Float32Array; bq: Float32Array; bk: Float32Array; bv: Float32Array;
   wo: Float32Array; bo: Float32Array;
-}
-
-/**
- * How generate picks tokens. The logits of each step go through Hugging Face's pipeline in its
- * order: repetitionPenalty, then temperature, topK, topP, minP; greedy decoding (temperature 0)
- * applies only the repetition penalty before the argmax.
- */
-export interface GenerateOptions {
-  /** The most tokens to generate; fewer come back when an eosTokenId is generated or onToken returns false. */
-  maxNewTokens: number;
-  /** 0 or absent: greedy argmax (ties to the lowest token id). > 0: sample from softmax(logits / temperature). */
-  temperature?: number;
-  /** Sample only among the topK most likely tokens (ties at the cut to the lower id). Default: all. */
-  topK?: number;
-  /**
-   * Nucleus sampling, in (0, 1]: only the most likely tokens whose probabilities, taken from the
-   * largest down, reach topP (the token that crosses it is kept). Default 1: all.
-   */
-  topP?: number;
-  /** In [0, 1): only tokens at least minP times as likely as the most likely one. Default 0: all. */
-  minP?: number;
-  /**
-   * > 0: each token already in the prompt or the output has its logit divided by this when
-   * positive and multiplied by it otherwise (so > 1 discourages repeats). Default 1: off.
-   */
-  repetitionPenalty?: number;
-  /**
-   * Stop right after generating this token (or any of these); it is the last token returned.
-   * Default: the model's generationConfig.eosTokenId (read from the folder by GPT.load). null: never stop early.
-   */
-  eosTokenId?: number | readonly number[] | null;
-  /**
-   * Called synchronously with each new token and its index in the output, the stopping token
-   * included; returning false ends generation after that token.
-   */
-  onToken?: (token: number, index: number) => boolean | void;
-  /** Seed of the sampler; the same seed gives the same tokens. Default: a random seed. */
-  seed?: number;
-}
-
-/** Generation defaults a model carries. */
-export interface GenerationConfig {
-  /** Token ids generate stops at by default; empty: none. */
-  eosTokenId: readonly number[];
 }
 
 export interface RandomOptions {
@@ -91,32 +48,6 @@ function columns(data: Float32Array, rows: number, cols: number, from: number, w
   const out = new Float32Array(new SharedArrayBuffer(rows * width * 4));
   for (let r = 0; r < rows; r++) out.set(data.subarray(r * cols + from, r * cols + from + width), r * width);
   return out;
-}
-
-/** The (cols, rows) transpose of a (rows, cols) matrix, in 64 x 64 tiles so reads and writes both stay in cache. */
-function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  for (let r0 = 0; r0 < rows; r0 += 64) {
-    for (let c0 = 0; c0 < cols; c0 += 64) {
-      const r1 = Math.min(rows, r0 + 64), c1 = Math.min(cols, c0 + 64);
-      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = data[r * cols + c];
-    }
-  }
-  return out;
-}
-
-function numberOption(value: unknown, name: string, expected: string, fallback: number, ok: (v: number) => boolean): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number') throw typeError(name, expected, value);
-  if (!ok(value)) throw rangeError(name, expected, String(value));
-  return value;
-}
-
-function integerOption(value: unknown, name: string, min: number, fallback?: number): number {
-  if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value !== 'number') throw typeError(name, `an integer >= ${min}`, value);
-  if (!Number.isSafeInteger(value) || value < min) throw rangeError(name, `an integer >= ${min}`, String(value));
-  return value;
 }
 
 /**
@@ -137,8 +68,7 @@ export class GPT {
    */
   readonly generationConfig: Readonly<GenerationConfig>;
   private readonly ops: Backend;
-  private readonly embedding: Embedding;
-  private readonly head: LmHead;
+  private readonly lm: CausalLM;
   private readonly lnf: LayerNorm;
   private readonly blocks: Block[];
 
@@ -151,10 +81,10 @@ export class GPT {
     const E = config.n_embd, V = config.vocab_size, eps = config.layer_norm_epsilon;
     const get = (name: string): Float32Array => (weights.get(name) as Tensor).data;
     const wte = get('wte.weight');
-    this.embedding = new Embedding(ops, wte, get('wpe.weight'), E);
+    const embedding = new Embedding(ops, wte, get('wpe.weight'), E);
     this.lnf = new LayerNorm(ops, get('ln_f.weight'), get('ln_f.bias'), eps);
     // The LM head is tied to wte; a transposed copy makes it a plain row-major matmul on either backend.
-    this.head = new LmHead(this.lnf, new Linear(ops, transpose(wte, V, E), null, E, V));
+    const head = new LmHead(this.lnf, new Linear(ops, transpose(wte, V, E), null, E, V));
     this.blocks = [];
     for (let i = 0; i < config.n_layer; i++) {
       const p = (name: string): Float32Array => get(`h.${i}.${name}`);
@@ -177,6 +107,9 @@ export class GPT {
       const block = new PreNormBlock(ops, ln1, attn, ln2, new GeluMlp(ops, fc, proj));
       this.blocks.push({ block, ln1, ln2, fc, proj, wq, wk, wv, bq, bk, bv, wo, bo });
     }
+    this.lm = new CausalLM(ops, embedding, this.blocks.map((b) => b.block), head, {
+      vocab: V, maxPositions: config.n_positions, maxPositionsKey: 'n_positions', width: E, numKVHeads: config.n_head, headDim: E / config.n_head,
+    });
   }
 
   /**
@@ -188,22 +121,7 @@ export class GPT {
    */
   static fromWeights(config: GPTConfig, weights: ReadonlyMap<string, Tensor> | Record<string, Tensor>): GPT {
     const checked = parseConfig(config);
-    const map: ReadonlyMap<string, Tensor> = weights instanceof Map ? weights : new Map(Object.entries(weights as Record<string, Tensor>));
-    for (const name of map.keys()) {
-      if (!expectedShapes(checked).has(name) && !isIgnoredTensor(name)) {
-        throw rangeError('weights', 'only GPT-2 tensor names', `unexpected tensor ${name}`);
-      }
-    }
-    for (const [name, dims] of expectedShapes(checked)) {
-      const tensor = map.get(name);
-      if (tensor === undefined) throw rangeError('weights', `a tensor ${name} of shape ${formatDims(dims)}`, 'none');
-      checkTensor(tensor, name);
-      if (tensor.dims.length !== dims.length || tensor.dims.some((d, i) => d !== dims[i])) {
-        throw shapeError(name, `shape ${formatDims(dims)} (from the config)`, `shape ${formatDims(tensor.dims)}`);
-      }
-      const bad = firstNonFinite(tensor.data);
-      if (bad >= 0) throw rangeError(name, 'finite values', `${tensor.data[bad]} at index ${bad}`);
-    }
+    const map = checkNamedWeights(weights, expectedShapes(checked), isIgnoredTensor, 'GPT-2');
     return new GPT(checked, map);
   }
 
@@ -247,7 +165,7 @@ export class GPT {
       const match = /^h\.(\d+)\.(.+)$/.exec(name);
       let data: Float32Array;
       if (!match) {
-        const e = this.embedding;
+        const e = this.lm.embedding;
         data = name === 'wte.weight' ? e.tokens : name === 'wpe.weight' ? e.positions! : name === 'ln_f.weight' ? this.lnf.gamma : this.lnf.beta;
       } else {
         const b = this.blocks[Number(match[1])];
@@ -290,26 +208,7 @@ export class GPT {
   async save(dir: string, opts?: SaveOptions): Promise<void> {
     if (typeof dir !== 'string' || dir.length === 0) throw typeError('dir', 'a non-empty folder path', dir);
     const o = checkOptions(opts, 'opts', ['dtype']);
-    const dtype = o.dtype ?? 'F32';
-    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw rangeError('opts.dtype', "'F32', 'F16' or 'BF16'", String(dtype));
-    await writeCheckpoint(dir, this.config, this.namedWeights(), dtype, this.generationConfig.eosTokenId);
-  }
-
-  /** Runs the blocks on x (B*S rows) in place; with caches, block i appends to caches[i]. */
-  private blocksForward(x: Float32Array, B: number, S: number, caches: KVCache[] | null, upTo = this.blocks.length): void {
-    for (let i = 0; i < upTo; i++) this.blocks[i].block.forward(x, B, S, this.config.n_embd, caches ? caches[i] : null);
-  }
-
-  private checkSequence(tokens: unknown, batch: unknown, name: string): { B: number; S: number } {
-    if (!(tokens instanceof Int32Array)) throw typeError(name, 'Int32Array', tokens);
-    const B = integerOption(batch, 'opts.batch', 1, 1);
-    if (tokens.length === 0 || tokens.length % B !== 0) {
-      throw shapeError(name, `a positive multiple of batch (${B}) tokens`, `${tokens.length} tokens`);
-    }
-    const S = tokens.length / B;
-    if (S > this.config.n_positions) throw rangeError(name, `at most n_positions (${this.config.n_positions}) tokens per sequence`, String(S));
-    checkTokens(tokens, this.config.vocab_size, name);
-    return { B, S };
+    await writeCheckpoint(dir, this.config, this.namedWeights(), saveDtype(o.dtype), this.generationConfig.eosTokenId);
   }
 
   /**
@@ -320,10 +219,7 @@ export class GPT {
    */
   forward(tokens: Int32Array, opts?: { batch?: number }): Tensor {
     const o = checkOptions(opts, 'opts', ['batch']);
-    const { B, S } = this.checkSequence(tokens, o.batch, 'tokens');
-    const x = this.embedding.forward(tokens, B, S, 0);
-    this.blocksForward(x, B, S, null);
-    return { data: this.head.forward(x, 0, B * S), dims: [B, S, this.config.vocab_size] };
+    return this.lm.forward(tokens, o.batch);
   }
 
   /**
@@ -335,13 +231,13 @@ export class GPT {
    */
   attentionWeights(tokens: Int32Array, opts: { layer: number; head: number }): Tensor {
     const o = checkOptions(opts, 'opts', ['layer', 'head']);
-    const { S } = this.checkSequence(tokens, 1, 'tokens');
+    const { S } = this.lm.checkSequence(tokens, 1, 'tokens');
     const layer = integerOption(o.layer, 'opts.layer', 0), head = integerOption(o.head, 'opts.head', 0);
     if (layer >= this.config.n_layer) throw rangeError('opts.layer', `an integer in [0, ${this.config.n_layer})`, String(layer));
     if (head >= this.config.n_head) throw rangeError('opts.head', `an integer in [0, ${this.config.n_head})`, String(head));
     const E = this.config.n_embd;
-    const x = this.embedding.forward(tokens, 1, S, 0);
-    this.blocksForward(x, 1, S, null, layer);
+    const x = this.lm.embedding.forward(tokens, 1, S, 0);
+    this.lm.run(x, 1, S, null, layer);
     const b = this.blocks[layer];
     const h = new Float32Array(S * E);
     b.ln1.forward(x, S, h);
@@ -361,16 +257,7 @@ export class GPT {
    * Call dispose() when done to free the native cache memory at once.
    */
   decoder(maxSeqLen = this.config.n_positions): GPTDecoder {
-    const n = integerOption(maxSeqLen, 'maxSeqLen', 1);
-    if (n > this.config.n_positions) throw rangeError('maxSeqLen', `an integer in [1, ${this.config.n_positions}] (n_positions)`, String(n));
-    const { n_head: H, n_embd: E } = this.config;
-    // The caches live on the model's backend, whichever is active now.
-    const caches = this.blocks.map(() => createKVCacheOn(this.ops, { batch: 1, numKVHeads: H, headDim: E / H, maxSeqLen: n }));
-    return new GPTDecoder(this.config.vocab_size, n, caches, (tokens, start) => {
-      const x = this.embedding.forward(tokens, 1, tokens.length, start);
-      this.blocksForward(x, 1, tokens.length, caches);
-      return this.head.forward(x, tokens.length - 1, 1);
-    });
+    return this.lm.decoder(maxSeqLen);
   }
 
   /**
@@ -384,60 +271,6 @@ export class GPT {
    * const ids = model.generate([464, 3290], { maxNewTokens: 40, temperature: 0.8, topP: 0.9, repetitionPenalty: 1.2, seed: 1 });
    */
   generate(prompt: Int32Array | readonly number[], opts: GenerateOptions): Int32Array {
-    if (!(prompt instanceof Int32Array) && !Array.isArray(prompt)) throw typeError('prompt', 'Int32Array or an array of token ids', prompt);
-    if (prompt.length === 0) throw rangeError('prompt', 'at least one token', 'an empty prompt');
-    const V = this.config.vocab_size;
-    checkTokens(prompt, V, 'prompt');
-    if (opts === undefined) throw typeError('opts', 'an options object with maxNewTokens', opts);
-    const o = checkOptions(opts, 'opts', ['maxNewTokens', 'temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'eosTokenId', 'onToken', 'seed']);
-    const count = integerOption(o.maxNewTokens, 'opts.maxNewTokens', 0);
-    const temperature = numberOption(o.temperature, 'opts.temperature', 'a finite number >= 0', 0, (v) => v >= 0 && Number.isFinite(v));
-    const sampler: SamplerOptions = {
-      temperature,
-      topK: integerOption(o.topK, 'opts.topK', 1, Number.MAX_SAFE_INTEGER),
-      topP: numberOption(o.topP, 'opts.topP', 'a number in (0, 1]', 1, (v) => v > 0 && v <= 1),
-      minP: numberOption(o.minP, 'opts.minP', 'a number in [0, 1)', 0, (v) => v >= 0 && v < 1),
-    };
-    const penalty = numberOption(o.repetitionPenalty, 'opts.repetitionPenalty', 'a finite number > 0', 1, (v) => v > 0 && Number.isFinite(v));
-    const eos = new Set(o.eosTokenId === undefined ? this.generationConfig.eosTokenId : parseTokenIds(o.eosTokenId, V, 'opts.eosTokenId'));
-    if (o.onToken !== undefined && typeof o.onToken !== 'function') throw typeError('opts.onToken', 'a function', o.onToken);
-    const onToken = o.onToken as GenerateOptions['onToken'];
-    const seed = integerOption(o.seed, 'opts.seed', Number.MIN_SAFE_INTEGER, Math.floor(Math.random() * 2 ** 32));
-    const total = prompt.length + count;
-    if (total > this.config.n_positions) {
-      throw rangeError('opts.maxNewTokens', `at most n_positions - prompt length (${this.config.n_positions} - ${prompt.length})`, String(count));
-    }
-    const out = new Int32Array(count);
-    if (count === 0) return out;
-    const random = seededRandom(seed);
-    // The repetition penalty works on a float64 copy of each row, over the distinct ids seen so far.
-    const penalized = penalty === 1 ? null : new Float64Array(V);
-    const seen = new Uint8Array(V), seenIds: number[] = [];
-    const see = (t: number): void => {
-      if (!seen[t]) seenIds.push(t);
-      seen[t] = 1;
-    };
-    for (const t of prompt) see(t);
-    let n = 0;
-    const decoder = this.decoder(total);
-    try {
-      let logits: Logits = decoder.append(Int32Array.from(prompt)).data;
-      while (n < count) {
-        if (penalized) {
-          penalized.set(logits);
-          applyRepetitionPenalty(penalized, seenIds, penalty);
-          logits = penalized;
-        }
-        const token = temperature === 0 ? argmax(logits, 0, V) : sample(logits, 0, V, sampler, random);
-        out[n++] = token;
-        see(token);
-        const refused = onToken?.(token, n - 1) === false;
-        if (refused || eos.has(token) || n === count) break;
-        logits = decoder.append(out.subarray(n - 1, n)).data;
-      }
-    } finally {
-      decoder.dispose();
-    }
-    return n === count ? out : out.slice(0, n);
+    return generate(this.lm, this.generationConfig, prompt, opts);
   }
 }

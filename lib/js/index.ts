@@ -4,6 +4,7 @@ import { attention, concatPresent } from './attention';
 import { JsKVStore } from './kv-cache';
 import { dot, matmul } from './matmul';
 import { mhaForward } from './mha';
+import { rmsNorm, rope, silu, swiglu } from './llama-ops';
 import { addInPlace, embed, geluTanh, layerNorm } from './ops';
 
 const outputSize = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
@@ -38,4 +39,8 @@ export const jsBackend: Backend = {
   layerNorm,
   geluTanh,
   addInPlace,
+  rmsNorm,
+  rope,
+  silu,
+  swiglu,
 };

@@ -3,9 +3,10 @@
 //
 //   x is (B, S, dIn); q is (B, S, Hq*D), k and v (B, S, Hkv*D); ctx is (B, S, Hq*D); y is (B, S, dOut)
 import { planMatmul } from '../validate';
-import { layerAttentionPlan, type MhaCallPlan, type MhaPlan, type MhaWeightArrays } from '../validate-layers';
+import { layerAttentionPlan, type LayerRope, type MhaCallPlan, type MhaPlan, type MhaWeightArrays } from '../validate-layers';
 import { attention } from './attention';
 import type { JsKVStore } from './kv-cache';
+import { rope } from './llama-ops';
 import { matmul } from './matmul';
 
 /** out (rows, n) = x (rows, k) @ w (k, n) + bias */
@@ -13,14 +14,29 @@ function project(x: Float32Array, rows: number, k: number, w: Float32Array, bias
   matmul(planMatmul([rows, k], [k, n], false, false), x, w, bias, out);
 }
 
+/** x (B, S, H*D) rotated at positions past .. past + S - 1 (shared by the batch), a new array. */
+function rotate(r: LayerRope, x: Float32Array, B: number, S: number, H: number, D: number, past: number): Float32Array {
+  const positions = new Int32Array(S);
+  for (let i = 0; i < S; i++) positions[i] = past + i;
+  const out = new Float32Array(x.length);
+  rope({ B, S, H, D, rotaryDim: r.rotaryDim, invFreq: r.invFreq, sharedPositions: true }, x, positions, out);
+  return out;
+}
+
 export function mhaForward(plan: MhaPlan, w: MhaWeightArrays, call: MhaCallPlan, x: Float32Array,
   store: JsKVStore | null, y: Float32Array): void {
   const { B, S, past } = call;
   const rows = B * S, qWidth = plan.numHeads * plan.headDim, kvWidth = plan.numKVHeads * plan.headDim;
-  const q = new Float32Array(rows * qWidth), k = new Float32Array(rows * kvWidth), v = new Float32Array(rows * kvWidth);
+  let q: Float32Array = new Float32Array(rows * qWidth), k: Float32Array = new Float32Array(rows * kvWidth);
+  const v = new Float32Array(rows * kvWidth);
   project(x, rows, plan.dIn, w.wq, w.bq, qWidth, q);
   project(x, rows, plan.dIn, w.wk, w.bk, kvWidth, k);
   project(x, rows, plan.dIn, w.wv, w.bv, kvWidth, v);
+  // Keys are cached rotated, so a decode step rotates only its own query and key.
+  if (plan.rope) {
+    q = rotate(plan.rope, q, B, S, plan.numHeads, plan.headDim, past);
+    k = rotate(plan.rope, k, B, S, plan.numKVHeads, plan.headDim, past);
+  }
   // With a cache the new positions go after its length and attention reads them back from it.
   if (store) store.write(past, k, v, S);
   const ctx = w.wo ? new Float32Array(rows * qWidth) : y;

@@ -1,5 +1,5 @@
 // The shared building blocks of decoder-only transformers. An architecture is a composition of
-// these (lib/gpt/model.ts builds GPT-2 from them); a new one adds the blocks it lacks here (a
+// these (lib/gpt/model.ts builds GPT-2 from them, lib/llama/model.ts the Llama family); a new one adds the blocks it lacks here (a
 // norm, an MLP, a position scheme) and composes, instead of copying a model. Every block runs on
 // the backend it was built with. Activations are (rows, width) row-major Float32Arrays, rows = B*S.
 import type { Backend } from '../backend';
@@ -48,6 +48,36 @@ export class LayerNorm implements Norm {
   }
 }
 
+/** Hugging Face's LlamaRMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * weight. */
+export class RmsNorm implements Norm {
+  constructor(
+    private readonly ops: Backend,
+    readonly weight: Float32Array,
+    readonly eps: number,
+  ) {}
+
+  forward(x: Float32Array, rows: number, out: Float32Array): void {
+    this.ops.rmsNorm(x, rows, this.weight.length, this.weight, this.eps, out);
+  }
+}
+
+/** down(silu(gate(h)) * up(h)): the Llama family's MLP. */
+export class SwigluMlp implements Mlp {
+  constructor(
+    private readonly ops: Backend,
+    readonly gate: Linear,
+    readonly up: Linear,
+    readonly down: Linear,
+  ) {}
+
+  forward(h: Float32Array, rows: number): Float32Array {
+    const g = this.gate.forward(h, rows), u = this.up.forward(h, rows);
+    const a = new Float32Array(g.length);
+    this.ops.swiglu(g, u, a);
+    return this.down.forward(a, rows);
+  }
+}
+
 /** fc -> GELU (tanh approximation) -> proj: GPT-2's MLP. */
 export class GeluMlp implements Mlp {
   constructor(
@@ -63,7 +93,10 @@ export class GeluMlp implements Mlp {
   }
 }
 
-/** Token embeddings plus, for models with learned positions, position embeddings. */
+/**
+ * Token embeddings plus, for models with learned positions, position embeddings (null for models
+ * whose attention layers carry the positions, as rotary ones do).
+ */
 export class Embedding {
   constructor(
     private readonly ops: Backend,
@@ -107,7 +140,10 @@ export class PreNormBlock {
   }
 }
 
-/** The final norm and the LM head: logits = norm(x) @ head, head of dims [width, vocab]. */
+/**
+ * The final norm and the LM head: logits = norm(x) @ head, head of dims [width, vocab] (a
+ * transposed copy of the token embedding when the model ties them, else its own lm_head).
+ */
 export class LmHead {
   constructor(
     readonly norm: Norm,

@@ -21,7 +21,8 @@ export function createNativeBackend(binding: Binding): Backend {
     concatPresent: (plan, past, x, xView, d) => binding.concatPresent(past, x, wire.present(plan, xView, d)),
     createKVCache: (c) => new binding.KVCache(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen),
     createMha(plan, w) {
-      const layer = new binding.MultiHeadAttention(wire.mha(plan), w.wq, w.wk, w.wv, w.wo, w.bq, w.bk, w.bv, w.bo);
+      const layer = new binding.MultiHeadAttention(wire.mha(plan), w.wq, w.wk, w.wv, w.wo, w.bq, w.bk, w.bv, w.bo,
+        plan.rope?.invFreq ?? null);
       return {
         forward: (call, x, cache, y) =>
           layer.forward(x, call.B, call.S, nativeCache(cache), call.mask?.data ?? null, wire.mask(call.mask), y),
@@ -35,5 +36,10 @@ export function createNativeBackend(binding: Binding): Backend {
     layerNorm,
     geluTanh,
     addInPlace,
+    rmsNorm: (x, rows, width, weight, eps, out) => binding.rmsNorm(x, weight, out, rows, width, eps),
+    rope: (plan, x, positions, out) =>
+      binding.rope(x, positions, plan.invFreq, out, plan.B, plan.S, plan.H, plan.D, plan.rotaryDim),
+    silu: (x, out) => binding.silu(x, out),
+    swiglu: (gate, up, out) => binding.swiglu(gate, up, out),
   };
 }

@@ -69,11 +69,23 @@ export interface Binding {
   // [B, H, P + S, d] in memory recycled when V8 collects it.
   concatPresent(past: Float32Array, x: Float32Array, params: Float64Array): Float32Array;
 
+  // native/binding/llama_ops_binding.cc: x and out row-major, out never overlapping an input.
+  /** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight for rows of `width`. */
+  rmsNorm(x: Float32Array, weight: Float32Array, out: Float32Array, rows: number, width: number, eps: number): void;
+  /** x, out [B, S, H, D]; positions of length B*S or S (shared); invFreq of length rotaryDim / 2. */
+  rope(x: Float32Array, positions: Int32Array, invFreq: Float32Array, out: Float32Array, B: number, S: number, H: number,
+    D: number, rotaryDim: number): void;
+  silu(x: Float32Array, out: Float32Array): void;
+  swiglu(gate: Float32Array, up: Float32Array, out: Float32Array): void;
+
   KVCache: new (batch: number, numKVHeads: number, headDim: number, maxSeqLen: number) => NativeKVCache;
-  /** params is the `wire.mha` struct; absent weights are null. */
+  /**
+   * params is the `wire.mha` struct; absent weights are null. invFreq: the rope inverse
+   * frequencies (rotaryDim / 2 of them, copied at construction) when params.rotaryDim > 0, else null.
+   */
   MultiHeadAttention: new (params: Float64Array, wq: Float32Array, wk: Float32Array, wv: Float32Array,
     wo: Float32Array | null, bq: Float32Array | null, bk: Float32Array | null, bv: Float32Array | null,
-    bo: Float32Array | null) => NativeMha;
+    bo: Float32Array | null, invFreq: Float32Array | null) => NativeMha;
 
   // Diagnostics (underscore: not re-exported by the package). Each bounds its own work.
   /** x <- exp(x - max) with the active kernel set; returns the sum. */

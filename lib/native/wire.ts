@@ -23,7 +23,7 @@ function indexOf<K extends string>(layout: readonly string[], names: readonly K[
 
 const ATTENTION = ['B', 'Hq', 'Hkv', 'Sq', 'Skv', 'D', 'Dv', 'qSb', 'qSh', 'qSt', 'kSb', 'kSh', 'kSt', 'vSb', 'vSh', 'vSt',
   'ySb', 'ySh', 'ySt', 'maskSb', 'maskSh', 'maskSq', 'maskLen', 'scale', 'softcap', 'causal', 'qkMode'] as const;
-const MHA = ['dIn', 'dOut', 'numHeads', 'numKVHeads', 'headDim', 'causal', 'scale'] as const;
+const MHA = ['dIn', 'dOut', 'numHeads', 'numKVHeads', 'headDim', 'causal', 'scale', 'rotaryDim'] as const;
 const MASK = ['maskSb', 'maskSh', 'maskSq', 'maskLen'] as const;
 const PRESENT = ['B', 'H', 'P', 'S', 'd', 'xSb', 'xSh', 'xSt'] as const;
 
@@ -66,6 +66,7 @@ export function createWire(layout: WireLayout): Wire {
       const p = new Float64Array(MHA.length);
       p[L.dIn] = plan.dIn; p[L.dOut] = plan.dOut; p[L.numHeads] = plan.numHeads; p[L.numKVHeads] = plan.numKVHeads;
       p[L.headDim] = plan.headDim; p[L.causal] = plan.causal ? 1 : 0; p[L.scale] = plan.scale;
+      p[L.rotaryDim] = plan.rope ? plan.rope.rotaryDim : 0;
       return p;
     },
     mask(mask) {

@@ -116,6 +116,12 @@ bool read_number(napi_env env, napi_value value, const char* name, double* out) 
   return true;
 }
 
+void define_function(Napi::Env env, Napi::Object exports, const char* name, napi_callback callback) {
+  napi_value fn;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, nullptr, &fn));
+  exports.Set(name, Napi::Value(env, fn));
+}
+
 bool mul(napi_env env, size_t a, size_t b, const char* what, size_t* out) {
   if (__builtin_mul_overflow(a, b, out)) return fail(env, ErrorKind::kRange, "%s overflows size_t", what);
   return true;

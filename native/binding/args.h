@@ -63,6 +63,9 @@ bool add(napi_env env, size_t a, size_t b, const char* what, size_t* out);
 // RangeError unless `length` >= `needed`: "Expected <name> to hold at least N elements ...".
 bool require_length(napi_env env, const char* name, size_t length, size_t needed);
 
+// exports[name] = a function on the C N-API callback (the small-call path's registration).
+void define_function(Napi::Env env, Napi::Object exports, const char* name, napi_callback callback);
+
 // --- node-addon-api adapters: the same checks, throwing Napi::Error ---
 [[noreturn]] void rethrow_pending(Napi::Env env);
 [[noreturn]] void throw_type_error(Napi::Env env, const std::string& message);

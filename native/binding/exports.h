@@ -12,5 +12,6 @@ void init_mha(Napi::Env env, Napi::Object exports);
 void init_probe(Napi::Env env, Napi::Object exports);
 void init_wire(Napi::Env env, Napi::Object exports);
 void init_present(Napi::Env env, Napi::Object exports);
+void init_llama_ops(Napi::Env env, Napi::Object exports);
 
 }  // namespace attn_binding

@@ -108,17 +108,11 @@ napi_value matmul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-void define(Napi::Env env, Napi::Object exports, const char* name, napi_callback callback) {
-  napi_value fn;
-  NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, nullptr, &fn));
-  exports.Set(name, Napi::Value(env, fn));
-}
-
 }  // namespace
 
 void init_matmul(Napi::Env env, Napi::Object exports) {
-  define(env, exports, "dot", dot);
-  define(env, exports, "matmul", matmul);
+  define_function(env, exports, "dot", dot);
+  define_function(env, exports, "matmul", matmul);
 }
 
 }  // namespace attn_binding

@@ -1,7 +1,11 @@
-// binding.MultiHeadAttention(params, wq, wk, wv, wo, bq, bk, bv, bo): a layer that runs its
-// projections, attention (reading a native KVCache in place) and output projection in one call.
+// binding.MultiHeadAttention(params, wq, wk, wv, wo, bq, bk, bv, bo, invFreq): a layer that runs
+// its projections, the rotary embedding of q and k, attention (reading a native KVCache in place)
+// and output projection in one call.
 //
-//   params: the wire::mha struct (wire.h): dIn, dOut, numHeads, numKVHeads, headDim, causal, scale
+//   params: the wire::mha struct (wire.h): dIn, dOut, numHeads, numKVHeads, headDim, causal, scale,
+//     rotaryDim (0: no rotary embedding)
+//   invFreq: Float32Array of rotaryDim / 2 inverse frequencies when rotaryDim > 0 (copied: the
+//     layer owns them, so a pool job never reads caller memory for them), else null
 //   forward(x, B, S, cache | null, mask | null, maskStrides | null, y): undefined
 //   forwardAsync(x, B, S, cache | null, mask | null, maskStrides | null): Promise<Float32Array y>, run on
 //     the libuv pool into a y it creates (pool_worker.h)
@@ -28,8 +32,6 @@
 namespace attn_binding {
 
 namespace {
-
-constexpr size_t kParams = 7;
 
 class MhaWrap;
 
@@ -73,6 +75,19 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
     shape_.causal = params.data[F::causal] != 0;
     shape_.scale = static_cast<float>(params.data[F::scale]);
     if (shape_.hq % shape_.hkv != 0) throw_range_error(env, "Expected numHeads divisible by numKVHeads");
+    const double rotary = params.data[F::rotaryDim];
+    if (!is_size(rotary) || static_cast<size_t>(rotary) % 2 != 0 || static_cast<size_t>(rotary) > shape_.head_dim) {
+      throw_range_error(env, "Expected an even params.rotaryDim in [0, headDim]");
+    }
+    shape_.rotary_dim = static_cast<size_t>(rotary);
+    const Napi::Value inv_freq = cb[9];
+    if (shape_.rotary_dim > 0) {
+      const F32Span span = to_f32(inv_freq, "invFreq");
+      check_length(env, "invFreq", span.length, shape_.rotary_dim / 2);
+      inv_freq_.assign(span.data, span.data + shape_.rotary_dim / 2);
+    } else if (!inv_freq.IsUndefined() && !inv_freq.IsNull()) {
+      throw_type_error(env, "Expected null for invFreq when params.rotaryDim is 0");
+    }
     q_width_ = checked_mul(env, shape_.hq, shape_.head_dim, "numHeads*headDim");
     kv_width_ = checked_mul(env, shape_.hkv, shape_.head_dim, "numKVHeads*headDim");
 
@@ -116,6 +131,7 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
     w.bk = pointers[5];
     w.bv = pointers[6];
     w.bo = w.wo ? pointers[7] : nullptr;
+    w.inv_freq = inv_freq_.empty() ? nullptr : inv_freq_.data();
     return w;
   }
 
@@ -225,6 +241,7 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
 
   attn::MhaShape shape_;
   size_t q_width_ = 0, kv_width_ = 0;
+  std::vector<float> inv_freq_;  // shape_.rotary_dim / 2 values, or empty
   Napi::ObjectReference weights_[8];  // wq wk wv wo bq bk bv bo; empty when absent
 };
 

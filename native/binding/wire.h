@@ -14,7 +14,8 @@ namespace attn_binding {
   X(causal) X(qkMode)
 
 // new MultiHeadAttention(): the layer's sizes and options.
-#define ATTN_WIRE_MHA(X) X(dIn) X(dOut) X(numHeads) X(numKVHeads) X(headDim) X(causal) X(scale)
+// rotaryDim: the dims of each q/k head the rope op rotates (0: no rotary embedding).
+#define ATTN_WIRE_MHA(X) X(dIn) X(dOut) X(numHeads) X(numKVHeads) X(headDim) X(causal) X(scale) X(rotaryDim)
 
 // concatPresent(): sizes, and the element strides of the new rows' (b, h, s, e) view.
 #define ATTN_WIRE_PRESENT(X) X(B) X(H) X(P) X(S) X(d) X(xSb) X(xSh) X(xSt)

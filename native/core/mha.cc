@@ -5,6 +5,7 @@
 #include <new>
 
 #include "attn/attention.h"
+#include "attn/llama_ops.h"
 #include "attn/matmul.h"
 
 namespace attn {
@@ -48,6 +49,9 @@ Status mha_forward(const MhaShape& shape, const MhaWeights& w, const MhaCall& ca
   KVCache* cache = call.cache;
   const size_t past = cache ? cache->length() : 0;
   if (Hkv == 0 || Hq % Hkv != 0) return Status::kBadShape;
+  if (shape.rotary_dim > 0 && (w.inv_freq == nullptr || shape.rotary_dim % 2 != 0 || shape.rotary_dim > D)) {
+    return Status::kBadShape;
+  }
   if (cache && (cache->batch() != B || cache->heads() != Hkv || cache->head_dim() != D ||
                 S > cache->max_len() - past)) {
     return Status::kBadShape;
@@ -60,6 +64,7 @@ Status mha_forward(const MhaShape& shape, const MhaWeights& w, const MhaCall& ca
     grow(scratch.v, rows * kv_width);
     if (w.wo) grow(scratch.ctx, rows * q_width);
     grow(scratch.causal_offset, B);
+    if (shape.rotary_dim > 0) grow(scratch.positions, S);
   } catch (const std::bad_alloc&) {
     return Status::kOutOfMemory;
   }
@@ -68,6 +73,26 @@ Status mha_forward(const MhaShape& shape, const MhaWeights& w, const MhaCall& ca
   if (status == Status::kOk) status = project(call.x, rows, shape.d_in, w.wk, w.bk, kv_width, scratch.k.data());
   if (status == Status::kOk) status = project(call.x, rows, shape.d_in, w.wv, w.bv, kv_width, scratch.v.data());
   if (status != Status::kOk) return status;
+  if (shape.rotary_dim > 0) {
+    // In place, before k is cached: the cache holds rotated keys, so a decode step rotates only
+    // its own query and key. The rope driver is the op's (same float32 angle recipe).
+    for (size_t i = 0; i < S; ++i) scratch.positions[i] = static_cast<int32_t>(past + i);
+    RopeArgs r;
+    r.B = B;
+    r.S = S;
+    r.D = D;
+    r.rotary_dim = shape.rotary_dim;
+    r.positions = scratch.positions.data();
+    r.shared_positions = true;
+    r.inv_freq = w.inv_freq;
+    r.H = Hq;
+    r.x = r.y = scratch.q.data();
+    status = rope(r);
+    r.H = Hkv;
+    r.x = r.y = scratch.k.data();
+    if (status == Status::kOk) status = rope(r);
+    if (status != Status::kOk) return status;
+  }
 
   const View4 k_new = heads_view(scratch.k.data(), S, Hkv, D);
   const View4 v_new = heads_view(scratch.v.data(), S, Hkv, D);

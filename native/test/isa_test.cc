@@ -34,6 +34,7 @@
 
 #include "attn/attention.h"
 #include "attn/kernels.h"
+#include "attn/llama_ops.h"
 #include "attn/matmul.h"
 #include "attn/threads.h"
 
@@ -787,6 +788,190 @@ void attention_scores() {
   attention_case(c);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Llama-family row ops (rmsnorm_row, silu, swiglu, rope_row) against float64, every tail length
+// at a guard page, outputs fenced with sentinels; then their drivers (attn/llama_ops.h) threaded.
+
+// Runs `kernel(y)` on an output of n floats with a sentinel on each side; fails if either moved.
+template <typename F>
+void fenced(size_t n, std::vector<float>& y, F&& kernel) {
+  y.assign(n + 2, kSentinel);
+  kernel(y.data() + 1);
+  if (y[0] != kSentinel || y[n + 1] != kSentinel) fail("n=%zu: wrote outside the output", n);
+  y.erase(y.begin());
+  y.pop_back();
+}
+
+void rmsnorm_check(const KernelTable& kt) {
+  std::vector<size_t> sizes;
+  for (size_t n = 1; n <= 70; ++n) sizes.push_back(n);
+  for (size_t n : {127, 128, 4096, 4099}) sizes.push_back(n);
+  for (size_t n : sizes) {
+    Guarded x(n), w(n);
+    // Magnitudes from 1e-3 to 1e3 in one row, so a lost term or a float sum would show.
+    for (size_t i = 0; i < n; ++i) x[i] = uniform() * std::pow(10.f, static_cast<float>(i % 7) - 3.f);
+    fill(w.data(), n);
+    const double eps = n % 2 ? 1e-6 : 1e-5;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+    const double r = 1.0 / std::sqrt(sum / static_cast<double>(n) + eps);
+    std::vector<float> y;
+    fenced(n, y, [&](float* out) { kt.rmsnorm_row(x.data(), w.data(), out, n, eps); });
+    // r, x * r and w * (.) each rounded once: 1.5 ulp, 1.8e-7 relative.
+    for (size_t i = 0; i < n; ++i) {
+      const double want = w[i] * (x[i] * r);
+      if (!close_to(y[i], want, 2e-7 * std::fabs(want) + 1e-30)) fail("n=%zu: y[%zu] = %.9g, want %.9g", n, i, y[i], want);
+    }
+    // In place (y = x) gives the same bits.
+    kt.rmsnorm_row(x.data(), w.data(), x.data(), n, eps);
+    if (std::memcmp(x.data(), y.data(), n * sizeof(float)) != 0) fail("n=%zu: in place differs", n);
+  }
+}
+
+// silu's special values: IEEE results that follow from x / (1 + exp(-x)) in float.
+const float kSiluSpecial[] = {-INFINITY, INFINITY, kNaN, 0.f, -0.f, -100.f, 100.f, -88.5f, -87.f, 88.5f, 20.f, -20.f};
+
+void silu_check(const KernelTable& kt, bool gated) {
+  for (size_t n = 0; n <= 45; ++n) {
+    Guarded x(n), u(n);
+    for (size_t i = 0; i < n; ++i) x[i] = i % 4 == 1 ? kSiluSpecial[(i + n) % 12] : uniform(-30.f, 30.f);
+    for (size_t i = 0; i < n; ++i) u[i] = i % 5 == 2 ? 1.f : uniform(-4.f, 4.f);
+    std::vector<float> y;
+    fenced(n, y, [&](float* out) {
+      if (gated) kt.swiglu(x.data(), u.data(), out, n);
+      else kt.silu(x.data(), out, n);
+    });
+    for (size_t i = 0; i < n; ++i) {
+      const double v = x[i], s = v / (1.0 + std::exp(-v)), want = gated ? static_cast<float>(s) * static_cast<double>(u[i]) : s;
+      const float got = y[i];
+      if (v == -INFINITY || std::isnan(v)) {
+        if (!std::isnan(got)) fail("n=%zu: silu(%g) = %.9g, want NaN", n, v, got);
+      } else if (!gated && v == -100.f) {
+        if (!(got == 0.f && std::signbit(got))) fail("silu(-100) = %.9g, want -0", got);
+      } else if (!gated && (v == 100.f || v == INFINITY)) {
+        if (got != v) fail("silu(%g) = %.9g, want %g exactly", v, got, v);
+      } else if (!gated && v == 0.f) {
+        if (got != 0.f || std::signbit(got) != std::signbit(v)) fail("silu(%g) = %g", v, got);
+      } else {
+        // exp (1.65e-7), 1 + e, the division and (gated) the product: under 4e-7 relative, plus
+        // 3.6e-37 * |up| absolute where -x passes a SIMD exp's overflow cut (88.376) before
+        // float's (88.72) and silu is -0 instead of at most 3.6e-37 in magnitude.
+        if (!close_to(got, want, 4e-7 * std::fabs(want) + 4e-37 * (gated ? std::fabs(u[i]) : 1.f))) fail("n=%zu: x=%.9g: %.9g, want %.9g", n, v, got, want);
+      }
+    }
+    // In place (y = gate) gives the same bits.
+    if (gated) kt.swiglu(x.data(), u.data(), x.data(), n);
+    else kt.silu(x.data(), x.data(), n);
+    if (std::memcmp(x.data(), y.data(), n * sizeof(float)) != 0) fail("n=%zu: in place differs", n);
+  }
+}
+
+// rope_row against the scalar formula in float (two products, then the sum, no FMA: the test is
+// compiled with -ffp-contract=off like the kernels), bit for bit, and against float64.
+void rope_check(const KernelTable& kt) {
+  for (size_t head_dim : {2, 4, 6, 8, 10, 16, 18, 32, 34, 64, 66, 128}) {
+    for (size_t half : {head_dim / 2, head_dim / 2 - (head_dim >= 6 ? 2 : 1), size_t{1}}) {
+      if (half == 0) continue;
+      const size_t heads = 1 + head_dim % 3, n = heads * head_dim;
+      Guarded x(n), c(half), sn(half);
+      fill(x.data(), n);
+      for (size_t i = 0; i < half; ++i) {
+        const double angle = uniform(-10.f, 10.f);
+        c[i] = static_cast<float>(std::cos(angle));
+        sn[i] = static_cast<float>(std::sin(angle));
+      }
+      std::vector<float> y;
+      fenced(n, y, [&](float* out) { kt.rope_row(x.data(), out, c.data(), sn.data(), heads, head_dim, half); });
+      for (size_t h = 0; h < heads; ++h) {
+        for (size_t j = 0; j < head_dim; ++j) {
+          const float* xh = x.data() + h * head_dim;
+          float want;
+          double want64;
+          if (j < half) {
+            want = xh[j] * c[j] - xh[j + half] * sn[j];
+            want64 = static_cast<double>(xh[j]) * c[j] - static_cast<double>(xh[j + half]) * sn[j];
+          } else if (j < 2 * half) {
+            want = xh[j] * c[j - half] + xh[j - half] * sn[j - half];
+            want64 = static_cast<double>(xh[j]) * c[j - half] + static_cast<double>(xh[j - half]) * sn[j - half];
+          } else {
+            want = xh[j];
+            want64 = xh[j];
+          }
+          const float got = y[h * head_dim + j];
+          if (std::memcmp(&got, &want, 4) != 0) fail("D=%zu half=%zu: y[%zu][%zu] = %.9g, want %.9g", head_dim, half, h, j, got, want);
+          if (!close_to(got, want64, 3e-7)) fail("D=%zu half=%zu: y[%zu][%zu] = %.9g, float64 %.9g", head_dim, half, h, j, got, want64);
+        }
+      }
+      kt.rope_row(x.data(), x.data(), c.data(), sn.data(), heads, head_dim, half);
+      if (std::memcmp(x.data(), y.data(), n * sizeof(float)) != 0) fail("D=%zu half=%zu: in place differs", head_dim, half);
+    }
+  }
+}
+
+// The drivers on sizes past their one-thread cut (256 KiB), against the same float64 formulas.
+void llama_ops_core() {
+  {
+    const size_t rows = 130, width = 576;  // 300 KiB: threaded
+    std::vector<float> x(rows * width), w(width), y(rows * width);
+    fill(x.data(), x.size());
+    fill(w.data(), width);
+    if (attn::rms_norm(x.data(), w.data(), y.data(), rows, width, 1e-5) != attn::Status::kOk) fail("rms_norm status");
+    for (size_t r = 0; r < rows; ++r) {
+      double sum = 0.0;
+      for (size_t i = 0; i < width; ++i) sum += static_cast<double>(x[r * width + i]) * x[r * width + i];
+      const double inv = 1.0 / std::sqrt(sum / width + 1e-5);
+      for (size_t i = 0; i < width; ++i) {
+        const double want = w[i] * (x[r * width + i] * inv);
+        if (!close_to(y[r * width + i], want, 2e-7 * std::fabs(want) + 1e-30)) fail("rms_norm row %zu [%zu]", r, i);
+      }
+    }
+  }
+  {
+    const size_t n = 100003;  // seven blocks of the elementwise ops, the last one short
+    std::vector<float> g(n), u(n), y(n), s(n);
+    for (size_t i = 0; i < n; ++i) g[i] = uniform(-12.f, 12.f), u[i] = uniform();
+    if (attn::silu(g.data(), s.data(), n) != attn::Status::kOk || attn::swiglu(g.data(), u.data(), y.data(), n) != attn::Status::kOk) {
+      fail("silu/swiglu status");
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const double want = g[i] / (1.0 + std::exp(-static_cast<double>(g[i])));
+      if (!close_to(s[i], want, 4e-7 * std::fabs(want))) fail("silu[%zu] = %.9g, want %.9g", i, s[i], want);
+      if (!close_to(y[i], want * u[i], 5e-7 * std::fabs(want * u[i]))) fail("swiglu[%zu] = %.9g", i, y[i]);
+    }
+  }
+  for (bool shared : {false, true}) {
+    attn::RopeArgs a;
+    a.B = 3, a.S = 37, a.H = 8, a.D = 72, a.rotary_dim = 48;  // 320 KiB: threaded
+    const size_t half = a.rotary_dim / 2, row = a.H * a.D, size = a.B * a.S * row;
+    std::vector<float> x(size), y(size), inv(half);
+    std::vector<int32_t> pos(shared ? a.S : a.B * a.S);
+    fill(x.data(), size);
+    for (size_t i = 0; i < half; ++i) inv[i] = static_cast<float>(1.0 / std::pow(10000.0, 2.0 * i / a.rotary_dim));
+    for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int32_t>(i % 5 == 0 ? 100000 + i : i * 7);
+    a.x = x.data(), a.positions = pos.data(), a.shared_positions = shared, a.inv_freq = inv.data(), a.y = y.data();
+    if (attn::rope(a) != attn::Status::kOk) fail("rope status");
+    for (size_t r = 0; r < a.B * a.S; ++r) {
+      const float p = static_cast<float>(pos[shared ? r % a.S : r]);
+      for (size_t h = 0; h < a.H; ++h) {
+        const float* xh = x.data() + r * row + h * a.D;
+        const float* yh = y.data() + r * row + h * a.D;
+        for (size_t i = 0; i < a.D; ++i) {
+          double want = xh[i];
+          if (i < 2 * half) {
+            // The driver's angle: the float product of the float position and inv_freq.
+            const size_t k = i % half;
+            const double angle = static_cast<float>(p * inv[k]);
+            const double other = i < half ? -static_cast<double>(xh[i + half]) : xh[i - half];
+            want = xh[i] * std::cos(angle) + other * std::sin(angle);
+          }
+          if (!close_to(yh[i], want, 5e-7)) fail("rope shared=%d row %zu head %zu [%zu] = %.9g, want %.9g", shared, r, h, i, yh[i], want);
+        }
+      }
+    }
+  }
+}
+
+
 // The parallel construct under the drivers (attn/threads.h: OpenMP or the std::thread pool):
 // every iteration of every loop runs exactly once, loops see what earlier loops wrote (the
 // barrier), a nested region runs alone, and two callers at once take turns.
@@ -894,6 +1079,10 @@ int main(int argc, char** argv) {
       {"qk_panel", [](const KernelTable& kt) { qk_panel_check(kt); }},
       {"qk_rows (decode)", [](const KernelTable& kt) { qk_rows_check(kt); }},
       {"pv with visibility limits", [](const KernelTable& kt) { pv_check(kt); }},
+      {"rmsnorm_row", [](const KernelTable& kt) { rmsnorm_check(kt); }},
+      {"silu", [](const KernelTable& kt) { silu_check(kt, false); }},
+      {"swiglu", [](const KernelTable& kt) { silu_check(kt, true); }},
+      {"rope_row", [](const KernelTable& kt) { rope_check(kt); }},
       {"thread team loops", [](const KernelTable&) { team_checks(); }},
       {"core matmul", [](const KernelTable&) { matmul_checks(false); }},
       {"core matmul blocked, threaded", [](const KernelTable&) { matmul_checks(true); }},
@@ -901,6 +1090,7 @@ int main(int argc, char** argv) {
       {"core attention masks", [](const KernelTable&) { attention_masked(); }},
       {"core attention decode split", [](const KernelTable&) { attention_decode(); }},
       {"core attention score output", [](const KernelTable&) { attention_scores(); }},
+      {"core rms_norm, silu, swiglu, rope (threaded)", [](const KernelTable&) { llama_ops_core(); }},
   };
 
   g_isa = name.c_str();

@@ -67,6 +67,23 @@ struct KernelTable {
   size_t probe_fma_flops_per_iter;
   float (*probe_sum)(const float* x, size_t n);
 
+  // --- Llama-family row ops (native/kernels/*/f32_{rmsnorm,rope,swiglu}_*.cc; drivers in
+  // native/core/llama_ops.cc). Outputs may alias their inputs exactly (each output element is
+  // written after every input it depends on has been read), never partially.
+  // y = x / sqrt(mean(x^2) + eps) * w over one row of n >= 1: the sum of squares in double and
+  // r = (float)(1 / sqrt(sum / n + eps)), then y = w * (x * r), each product rounded to float
+  // (HF LlamaRMSNorm's order), so every set gives the same bits up to the double sum's order.
+  void (*rmsnorm_row)(const float* x, const float* w, float* y, size_t n, double eps);
+  // y = x / (1 + exp(-x)) (torch's float32 formula: silu(-inf) = NaN, exp(-x) = inf gives -0).
+  void (*silu)(const float* x, float* y, size_t n);
+  // y = silu(gate) * up, silu rounded to float first (HF: act_fn(gate_proj(x)) * up_proj(x)).
+  void (*swiglu)(const float* gate, const float* up, float* y, size_t n);
+  // Hugging Face rotate_half on `heads` heads of head_dim floats, x and y head-major: for i < half,
+  //   y[i] = x[i] * cos[i] - x[i + half] * sin[i],  y[i + half] = x[i + half] * cos[i] + x[i] * sin[i]
+  // (products rounded, then the sum: no FMA, torch's order), and y[j] = x[j] for 2 * half <= j.
+  void (*rope_row)(const float* x, float* y, const float* cos, const float* sin, size_t heads,
+                   size_t head_dim, size_t half);
+
   // --- GEMM cache blocking for gemm_ukernel (native/core/matmul.cc); 0: the driver's defaults ---
   size_t gemm_kc;  // depth of a packed block (gemm_kc x gemm_nr floats of B per microkernel call)
   size_t gemm_mc;  // rows of A per packed block, a multiple of gemm_mr (gemm_mc x gemm_kc in L2)
@@ -104,6 +121,10 @@ void f32_attn_softmax__scalar(float*, size_t, size_t, size_t, const int32_t*, fl
                               float*);
 void f32_attn_pv__scalar(const float*, size_t, const float*, size_t, const int32_t*, const float*,
                          float*, size_t, size_t, size_t);
+void f32_rmsnorm__scalar(const float*, const float*, float*, size_t, double);
+void f32_silu__scalar(const float*, float*, size_t);
+void f32_swiglu__scalar(const float*, const float*, float*, size_t);
+void f32_rope__scalar(const float*, float*, const float*, const float*, size_t, size_t, size_t);
 
 #if defined(ATTN_HAVE_X86_KERNELS)
 void f32_gemm_12x32__avx512(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
@@ -121,6 +142,10 @@ void f32_attn_softmax__avx512(float*, size_t, size_t, size_t, const int32_t*, fl
                               float*);
 void f32_attn_pv__avx512(const float*, size_t, const float*, size_t, const int32_t*, const float*, float*,
                          size_t, size_t, size_t);
+void f32_rmsnorm__avx512(const float*, const float*, float*, size_t, double);
+void f32_silu__avx512(const float*, float*, size_t);
+void f32_swiglu__avx512(const float*, const float*, float*, size_t);
+void f32_rope__avx512(const float*, float*, const float*, const float*, size_t, size_t, size_t);
 
 void f32_gemm_6x16__avx2(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
                          size_t, float*, size_t, const float*, bool);
@@ -137,6 +162,10 @@ void f32_attn_softmax__avx2(float*, size_t, size_t, size_t, const int32_t*, floa
                             float*);
 void f32_attn_pv__avx2(const float*, size_t, const float*, size_t, const int32_t*, const float*, float*,
                        size_t, size_t, size_t);
+void f32_rmsnorm__avx2(const float*, const float*, float*, size_t, double);
+void f32_silu__avx2(const float*, float*, size_t);
+void f32_swiglu__avx2(const float*, const float*, float*, size_t);
+void f32_rope__avx2(const float*, float*, const float*, const float*, size_t, size_t, size_t);
 #endif
 
 #if defined(ATTN_HAVE_ARM_KERNELS)
@@ -155,6 +184,10 @@ void f32_attn_softmax__neon(float*, size_t, size_t, size_t, const int32_t*, floa
                             float*);
 void f32_attn_pv__neon(const float*, size_t, const float*, size_t, const int32_t*, const float*, float*,
                        size_t, size_t, size_t);
+void f32_rmsnorm__neon(const float*, const float*, float*, size_t, double);
+void f32_silu__neon(const float*, float*, size_t);
+void f32_swiglu__neon(const float*, const float*, float*, size_t);
+void f32_rope__neon(const float*, float*, const float*, const float*, size_t, size_t, size_t);
 #endif
 
 }  // namespace attn

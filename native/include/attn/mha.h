@@ -3,6 +3,7 @@
 //
 //   x is (B, S, d_in), y is (B, S, d_out)
 //   q = x Wq + bq : (B, S, Hq*D)       k = x Wk + bk, v = x Wv + bv : (B, S, Hkv*D)
+//   with a rotary embedding (rotary_dim > 0): q, k <- rope(q, k) at positions past + i (attn/llama_ops.h)
 //   ctx = attention(q, past keys ++ k, past values ++ v) : (B, S, Hq*D)
 //   y = ctx Wo + bo, or y = ctx when there is no Wo (then d_out = Hq*D)
 //
@@ -25,12 +26,14 @@ struct MhaShape {
   size_t d_in = 0, d_out = 0, hq = 0, hkv = 0, head_dim = 0;
   bool causal = true;
   float scale = 1.f;
+  size_t rotary_dim = 0;  // 0: no rotary embedding; else even, <= head_dim (MhaWeights::inv_freq)
 };
 
 // W is (in, out) row-major (y = x W + b). wo == nullptr: no output projection; bo is then unused.
 struct MhaWeights {
   const float *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
   const float *bq = nullptr, *bk = nullptr, *bv = nullptr, *bo = nullptr;
+  const float* inv_freq = nullptr;  // rotary_dim / 2 rope inverse frequencies when rotary_dim > 0
 };
 
 // Optional attention mask over (B, Hq, S, len), len <= total keys; see AttentionArgs.
@@ -52,10 +55,12 @@ struct MhaCall {
 struct MhaScratch {
   std::vector<float> q, k, v, ctx;
   std::vector<int32_t> causal_offset;
+  std::vector<int32_t> positions;
 };
 
 // Preconditions (checked by the binding): every pointer covers its extent for these sizes,
-// hq % hkv == 0, and with a cache: its batch/heads/head_dim match and length + S <= max_len.
+// hq % hkv == 0, rotary_dim even and <= head_dim (inv_freq set when > 0), and with a cache: its
+// batch/heads/head_dim match and length + S <= max_len.
 Status mha_forward(const MhaShape& shape, const MhaWeights& w, const MhaCall& call, MhaScratch& scratch);
 
 }  // namespace attn
