@@ -252,6 +252,57 @@ function gqaStackWorkload({ id, title, layers, width, heads, kvHeads, context, j
   };
 }
 
+// DeepSeek-V2-Lite's attention layer (Multi-head Latent Attention) decoding one token against
+// `context` cached tokens, rolled back after each step like gptWorkload. 'mla': the layer with its
+// LatentKVCache, one row of kv_lora_rank + qk_rope_head_dim floats per token, attention in the latent
+// space. 'mha': the same sizes as a plain MultiHeadAttention with a KVCache of per-head keys and
+// values (16 heads of 192: the class has one head dim, so values are 192 wide, not 128), i.e. what
+// caching the expanded keys/values costs. The prompt is fed once at setup (MLA: the expanded form,
+// the faster one for a long prompt).
+const V2_LITE = {
+  hidden_size: 2048, num_attention_heads: 16, q_lora_rank: null, kv_lora_rank: 512, qk_nope_head_dim: 128,
+  qk_rope_head_dim: 64, v_head_dim: 128, rope_theta: 10000,
+};
+function latentDecodeWorkload({ id, title, config, context, kind, js }) {
+  const { hidden_size: E, num_attention_heads: H, kv_lora_rank: kvl, qk_nope_head_dim: nope, qk_rope_head_dim: r, v_head_dim: vd } = config;
+  const qk = nope + r, T = context + 1;
+  const weightFloats = kind === 'mla' ? H * qk * E + (kvl + r) * E + H * (nope + vd) * kvl + E * H * vd : 4 * E * H * qk;
+  const cacheBytes = kind === 'mla' ? T * (kvl + r) * 4 : 2 * T * H * qk * 4;
+  return {
+    id, title, group: 'layers', needs: kind === 'mla' ? ['MultiHeadLatentAttention', 'LatentKVCache'] : ['MultiHeadAttention', 'KVCache'],
+    unit: 'tokens', amount: 1, bytesPerToken: weightFloats * 4 + (cacheBytes * context) / T, js, tol: 2e-4,
+    setupNote: `context ${context}; cache ${(cacheBytes / 2 ** 20).toFixed(1)} MiB (${cacheBytes} bytes for ${T} tokens)`,
+    data: () => {
+      const w = (dims, seed) => tensor(dims, seed, Math.sqrt(3 / dims[1]));
+      const d = { prompt: tensor([1, context, E], 51), next: tensor([1, 1, E], 52) };
+      if (kind === 'mla') {
+        const norm = tensor([kvl], 55, 0.1);
+        norm.data.forEach((v, i, a) => { a[i] = 1 + v; });
+        d.weights = {
+          'q_proj.weight': w([H * qk, E], 53), 'kv_a_proj_with_mqa.weight': w([kvl + r, E], 54), 'kv_a_layernorm.weight': norm,
+          'kv_b_proj.weight': w([H * (nope + vd), kvl], 56), 'o_proj.weight': w([E, H * vd], 57),
+        };
+      } else {
+        const t = (seed) => tensor([E, H * qk], seed, Math.sqrt(3 / E));
+        d.weights = { wq: t(53), wk: t(54), wv: t(56), wo: tensor([H * qk, E], 57, Math.sqrt(3 / (H * qk))) };
+      }
+      return d;
+    },
+    ours: (api, d) => {
+      if (kind === 'mla') {
+        const layer = new api.MultiHeadLatentAttention(config, d.weights);
+        const cache = new api.LatentKVCache({ batch: 1, kvLoraRank: kvl, ropeDim: r, maxSeqLen: T });
+        layer.forward(d.prompt, { cache, form: 'expanded' });
+        return () => { const y = layer.forward(d.next, { cache }).data; cache.truncate(context); return y; };
+      }
+      const layer = new api.MultiHeadAttention({ numHeads: H, causal: true, rope: { theta: config.rope_theta } }, d.weights);
+      const cache = new api.KVCache({ batch: 1, numKVHeads: H, headDim: qk, maxSeqLen: T });
+      layer.forward(d.prompt, { cache });
+      return () => { const y = layer.forward(d.next, { cache }).data; cache.truncate(context); return y; };
+    },
+  };
+}
+
 const GPT2_SMALL = { vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12, layer_norm_epsilon: 1e-5 };
 
 /**
@@ -293,6 +344,14 @@ export const workloads = [
   gqaStackWorkload({
     id: 'G2', title: 'GQA decode, attention layers (768, 12 q / 4 kv heads)', layers: 12, width: 768, heads: 12, kvHeads: 4,
     context: 128, js: { mode: 'full' },
+  }),
+  latentDecodeWorkload({
+    id: 'L1', title: 'MLA decode, DeepSeek-V2-Lite layer (2048, 16 heads, kv_lora 512), latent cache 4096', config: V2_LITE,
+    context: 4096, kind: 'mla', js: { mode: 'skip', note: 'setup feeds a 4096-token prompt: ~90 GFLOP, a minute or more in JS' },
+  }),
+  latentDecodeWorkload({
+    id: 'L1m', title: 'L1 as plain MHA: per-head K/V cache (16 x 192) 4096', config: V2_LITE,
+    context: 4096, kind: 'mha', js: { mode: 'skip', note: 'setup feeds a 4096-token prompt: ~90 GFLOP, a minute or more in JS' },
   }),
 ];
 
