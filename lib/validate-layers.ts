@@ -4,7 +4,7 @@
 // trusted from the config, so every mismatch names the weight and both shapes.
 import { formatDims, rangeError, shapeError, typeError } from './errors';
 import type { BackendName, Tensor } from './types';
-import { checkBoolean, checkOptions, checkTensor } from './validate';
+import { checkBoolean, checkOptions, checkTensor, requiredObject } from './validate';
 import { checkMask, type AttentionPlan, type MaskView } from './validate-attention';
 import { validateRope, type RopeOptions } from './validate-llama-ops';
 
@@ -118,11 +118,6 @@ const ROPE_KEYS = ['theta', 'rotaryDim', 'scaling'] as const;
 const WEIGHT_KEYS = ['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo'] as const;
 const CACHE_KEYS = ['batch', 'numKVHeads', 'headDim', 'maxSeqLen'] as const;
 const FORWARD_KEYS = ['cache', 'attnMask'] as const;
-
-function requiredObject(value: unknown, name: string, allowed: readonly string[]): Record<string, unknown> {
-  if (value === undefined) throw typeError(name, `an object with ${allowed.join(', ')}`, value);
-  return checkOptions(value, name, allowed);
-}
 
 export function checkPositiveInteger(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number') throw typeError(name, 'a positive integer', value);

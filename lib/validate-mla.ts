@@ -5,7 +5,7 @@
 // fields it was derived from and both shapes.
 import { formatDims, rangeError, shapeError, typeError } from './errors';
 import type { Tensor } from './types';
-import { checkOptions, checkTensor } from './validate';
+import { checkOptions, checkTensor, requiredObject } from './validate';
 import { checkPositiveInteger, MAX_SEQ_LEN } from './validate-layers';
 import { validateRope } from './validate-llama-ops';
 
@@ -119,11 +119,6 @@ const WEIGHT_KEYS = ['q_proj.weight', 'q_a_proj.weight', 'q_a_layernorm.weight',
 const CACHE_KEYS = ['batch', 'kvLoraRank', 'ropeDim', 'maxSeqLen'] as const;
 const FORWARD_KEYS = ['cache', 'form'] as const;
 
-function required(value: unknown, name: string, allowed: readonly string[]): Record<string, unknown> {
-  if (value === undefined) throw typeError(name, `an object with ${allowed.join(', ')}`, value);
-  return checkOptions(value, name, allowed);
-}
-
 function finite(value: unknown, name: string, fallback: number, ok: (v: number) => boolean, expected: string): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number') throw typeError(name, expected, value);
@@ -147,8 +142,8 @@ function absent(w: Record<string, unknown>, key: string, why: string): void {
 
 /** Checks a layer's config and weights; throws naming the offending field, weight and shapes. */
 export function validateMla(config: unknown, weights: unknown): { plan: MlaPlan; weights: MlaWeightArrays } {
-  const c = required(config, 'config', CONFIG_KEYS);
-  const w = required(weights, 'weights', WEIGHT_KEYS);
+  const c = requiredObject(config, 'config', CONFIG_KEYS);
+  const w = requiredObject(weights, 'weights', WEIGHT_KEYS);
   const hidden = checkPositiveInteger(c.hidden_size, 'config.hidden_size');
   const H = checkPositiveInteger(c.num_attention_heads, 'config.num_attention_heads');
   const qLora = c.q_lora_rank === undefined || c.q_lora_rank === null ? 0 : checkPositiveInteger(c.q_lora_rank, 'config.q_lora_rank');
@@ -199,7 +194,7 @@ export function validateMla(config: unknown, weights: unknown): { plan: MlaPlan;
 
 /** Checks `new LatentKVCache(config)`. */
 export function validateLatentCacheConfig(config: unknown): LatentKVCacheConfig {
-  const c = required(config, 'config', CACHE_KEYS);
+  const c = requiredObject(config, 'config', CACHE_KEYS);
   const batch = checkPositiveInteger(c.batch, 'config.batch');
   const kvLoraRank = checkPositiveInteger(c.kvLoraRank, 'config.kvLoraRank');
   const ropeDim = checkPositiveInteger(c.ropeDim, 'config.ropeDim');

@@ -99,6 +99,12 @@ export function checkOptions(opts: unknown, name: string, allowed: readonly stri
   return opts as Record<string, unknown>;
 }
 
+/** Like checkOptions, for a required argument (a layer's config or weights): undefined is a TypeError. */
+export function requiredObject(value: unknown, name: string, allowed: readonly string[]): Record<string, unknown> {
+  if (value === undefined) throw typeError(name, `an object with ${allowed.join(', ')}`, value);
+  return checkOptions(value, name, allowed);
+}
+
 export function checkBoolean(value: unknown, name: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw typeError(name, 'a boolean', value);
