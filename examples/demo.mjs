@@ -3,6 +3,7 @@
 //   2. a real 8-head layer (MultiHeadAttention with its output projection) on the same x
 //   3. the "baby transformer": tokens [2, 10] -> logits [2, 10, 1000], as a 1-layer GPT
 //   4. text-free generation from a random GPT, tokens/s per backend
+//   5. the same from a random Llama-shaped model (RoPE, RMSNorm, SwiGLU, grouped-query attention)
 // Run: npm run demo   (builds dist/ first)
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -28,7 +29,7 @@ try {
 
 // Imported after the arguments are read, so --help works before the package is built.
 const {
-  GPT, MultiHeadAttention, attention, backendInfo, linear, matmul, useBackend,
+  GPT, Llama, MultiHeadAttention, attention, backendInfo, linear, matmul, useBackend,
 } = await import('../dist/index.mjs');
 
 const info = backendInfo();
@@ -155,20 +156,34 @@ console.log(`\n4. Generation from a random GPT (${genConfig.n_layer} layers, ${g
 console.log('  sampling with temperature 1, top-k 40, seed 7 (greedy decoding of random weights just repeats one token)');
 const prompt = [17, 4242, 99, 1234, 7, 300, 5000, 42];
 const NEW = 32;
-const gen = {};
-for (const name of backends) {
-  useBackend(name);
-  const model = GPT.random(genConfig, 2024);
-  const start = performance.now();
-  const out = model.generate(prompt, { maxNewTokens: NEW, temperature: 1, topK: 40, seed: 7 });
-  gen[name] = { ms: performance.now() - start, out };
+
+/** Generates NEW tokens from a model built per backend; prints ms, tokens/s and whether the backends agree. */
+function generation(build) {
+  const gen = {};
+  for (const name of backends) {
+    useBackend(name);
+    const model = build();
+    const start = performance.now();
+    const out = model.generate(prompt, { maxNewTokens: NEW, temperature: 1, topK: 40, seed: 7 });
+    gen[name] = { ms: performance.now() - start, out };
+  }
+  row('', backends);
+  row(`generate ${NEW} tokens after ${prompt.length} (ms)`, backends.map((n) => gen[n].ms.toFixed(0)));
+  row('tokens/s', backends.map((n) => (NEW / (gen[n].ms / 1000)).toFixed(1)));
+  console.log(`  first tokens: ${Array.from(gen[backends[0]].out.subarray(0, 12)).join(' ')} ...`);
+  if (backends.length === 2) {
+    const same = gen.native.out.every((t, i) => t === gen.js.out[i]);
+    console.log(`  native and JS sampled ${same ? 'the same' : 'different'} tokens${same ? '' : ' (float32 rounding differs between backends, and a draw near a boundary can go either way)'}`);
+  }
 }
-row('', backends);
-row(`generate ${NEW} tokens after ${prompt.length} (ms)`, backends.map((n) => gen[n].ms.toFixed(0)));
-row('tokens/s', backends.map((n) => (NEW / (gen[n].ms / 1000)).toFixed(1)));
-console.log(`  first tokens: ${Array.from(gen[backends[0]].out.subarray(0, 12)).join(' ')} ...`);
-if (backends.length === 2) {
-  const same = gen.native.out.every((t, i) => t === gen.js.out[i]);
-  console.log(`  native and JS sampled ${same ? 'the same' : 'different'} tokens${same ? '' : ' (float32 rounding differs between backends, and a draw near a boundary can go either way)'}`);
-}
+generation(() => GPT.random(genConfig, 2024));
+
+// ---------------------------------------------------------------------------------------------
+const llamaConfig = {
+  vocab_size: 8192, hidden_size: 384, intermediate_size: 1024, num_hidden_layers: 6, num_attention_heads: 6,
+  num_key_value_heads: 2, max_position_embeddings: 256, rope_theta: 10000,
+};
+console.log(`\n5. Generation from a random Llama (${llamaConfig.num_hidden_layers} layers, ${llamaConfig.hidden_size} wide, ` +
+  `${llamaConfig.num_attention_heads} query heads over ${llamaConfig.num_key_value_heads} kv heads, RoPE, RMSNorm, SwiGLU), KV-cached`);
+generation(() => Llama.random(llamaConfig, 2024));
 console.log('\nNext: node examples/heatmap.mjs writes an attention heatmap (SVG) of one head.');
