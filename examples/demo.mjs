@@ -12,7 +12,7 @@ const USAGE = `Usage: node examples/demo.mjs [options]
 
 Walks through attention on real sizes, timing the native and JS backends side by side: one
 causal head, an 8-head layer, a 1-layer GPT forward pass, and KV-cached generation from a random
-GPT (the native column only when the addon loaded).
+GPT and a random Llama (the native column only when the addon loaded).
 
 Options:
   -h, --help     print this help and exit
