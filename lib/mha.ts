@@ -17,6 +17,13 @@ export interface MultiHeadAttentionForwardOptions {
   cache?: KVCache;
   /** Broadcasts (right-aligned, ONNX rules) to [B, numHeads, S, cache length + S]; see attention(). */
   attnMask?: AttentionMask;
+  /**
+   * B offsets >= 0, one per row, for a layer with rope: row b's query i is rotated (and its key
+   * cached) at position `cache length + i - positionOffsets[b]`, clamped at 0. A left-padded batch
+   * passes each row's pad count, so every row counts positions from its first real token (the pads,
+   * hidden by attnMask, sit at 0). A layer without rope has no positions and ignores them.
+   */
+  positionOffsets?: Int32Array;
 }
 
 interface Call {

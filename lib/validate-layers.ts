@@ -107,6 +107,8 @@ export interface MhaCallPlan {
   readonly past: number;
   readonly total: number;
   readonly mask: MaskView | null;
+  /** B values >= 0 subtracted from each row's rotary positions, or null (see MultiHeadAttentionForwardOptions). */
+  readonly positionOffsets: Int32Array | null;
   readonly outDims: readonly number[];
 }
 
@@ -117,7 +119,7 @@ const CONFIG_KEYS = ['numHeads', 'numKVHeads', 'causal', 'scale', 'rope', 'slidi
 const ROPE_KEYS = ['theta', 'rotaryDim', 'scaling'] as const;
 const WEIGHT_KEYS = ['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo'] as const;
 const CACHE_KEYS = ['batch', 'numKVHeads', 'headDim', 'maxSeqLen'] as const;
-const FORWARD_KEYS = ['cache', 'attnMask'] as const;
+const FORWARD_KEYS = ['cache', 'attnMask', 'positionOffsets'] as const;
 
 export function checkPositiveInteger(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number') throw typeError(name, 'a positive integer', value);
@@ -285,8 +287,19 @@ export function validateMhaForward(plan: MhaPlan, backend: BackendName, x: unkno
   const total = past + S;
   const given = o.attnMask === undefined ? null : checkMask(o.attnMask, B, plan.numHeads, S, total);
   const mask = plan.slidingWindow > 0 && total > plan.slidingWindow ? windowMask(given, plan.slidingWindow, B, plan.numHeads, S, past) : given;
-  const call: MhaCallPlan = Object.freeze({ B, S, past, total, mask, outDims: Object.freeze([B, S, plan.dOut]) });
+  const positionOffsets = o.positionOffsets === undefined ? null : checkPositionOffsets(o.positionOffsets, B);
+  const call: MhaCallPlan = Object.freeze({ B, S, past, total, mask, positionOffsets, outDims: Object.freeze([B, S, plan.dOut]) });
   return { call, x: tx.data };
+}
+
+/** opts.positionOffsets: an Int32Array of B offsets >= 0. */
+function checkPositionOffsets(value: unknown, B: number): Int32Array {
+  const expected = `an Int32Array of ${B} (B) offsets >= 0`;
+  if (!(value instanceof Int32Array)) throw typeError('opts.positionOffsets', expected, value);
+  if (value.length !== B) throw shapeError('opts.positionOffsets', expected, `length ${value.length}`);
+  const bad = value.findIndex((v) => v < 0);
+  if (bad >= 0) throw rangeError(`opts.positionOffsets[${bad}]`, 'an offset >= 0', String(value[bad]));
+  return value;
 }
 
 /**

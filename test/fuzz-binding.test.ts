@@ -704,7 +704,8 @@ suite('raw binding: KVCache and MultiHeadAttention', () => {
     const cache = c.cache ? new (KV())(c.B, c.Hkv, c.D, 16) : null;
     const len = c.S;
     const mask = c.mask === 'none' ? null : c.mask === 'f32' ? w(c.S * len, 9) : Uint8Array.from({ length: c.S * len }, (_, i) => (i + c.seed) % 2);
-    const forward = [w(c.B * c.S * c.dIn, 10), c.B, c.S, cache, mask, mask ? Float64Array.of(0, 0, len, len) : null, new Float32Array(c.B * c.S * dOut)];
+    const offsets = Int32Array.from({ length: c.B }, (_, b) => b); // positionOffsets: checked even without rope
+    const forward = [w(c.B * c.S * c.dIn, 10), c.B, c.S, cache, mask, mask ? Float64Array.of(0, 0, len, len) : null, new Float32Array(c.B * c.S * dOut), offsets];
     return { params, weights, forward, need: { x: c.B * c.S * c.dIn, y: c.B * c.S * dOut }, label: JSON.stringify(c) };
   });
 
@@ -713,18 +714,19 @@ suite('raw binding: KVCache and MultiHeadAttention', () => {
       const layer = new (MHA())(params, ...weights);
       expect(layer.forward(...forward), label).toBeUndefined();
       if (forward[3]) (forward[3] as { truncate(n: number): void }).truncate(0);
-      const y = await layer.forwardAsync(...forward.slice(0, 6));
+      const y = await layer.forwardAsync(...forward.slice(0, 6), forward[7]);
       expect(y, label).toEqual(forward[6]);
     }
   });
 
   it('MultiHeadAttention: x or y one element short, or hostile arguments, throw cleanly', () => {
-    fc.assert(fc.property(layerCall, fc.array(fc.tuple(fc.integer({ min: 0, max: 6 }), hostileValue()), { minLength: 1, maxLength: 3 }), fc.boolean(),
+    fc.assert(fc.property(layerCall, fc.array(fc.tuple(fc.integer({ min: 0, max: 7 }), hostileValue()), { minLength: 1, maxLength: 3 }), fc.boolean(),
       ({ params, weights, forward, need }, swaps, shorten) => {
         const layer = new (MHA())(params, ...weights);
         if (shorten) {
           cleanError(() => layer.forward((forward[0] as Float32Array).subarray(0, need.x - 1), ...forward.slice(1)), 'RangeError');
-          cleanError(() => layer.forward(...forward.slice(0, 6), (forward[6] as Float32Array).subarray(0, need.y - 1)), 'RangeError');
+          cleanError(() => layer.forward(...forward.slice(0, 6), (forward[6] as Float32Array).subarray(0, need.y - 1), forward[7]), 'RangeError');
+          cleanError(() => layer.forward(...forward.slice(0, 7), (forward[7] as Int32Array).subarray(1)), 'RangeError');
         }
         const bad = [...forward];
         for (const [i, value] of swaps) bad[i] = value;

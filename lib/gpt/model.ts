@@ -13,7 +13,8 @@ import { MultiHeadAttention } from '../mha';
 import { Embedding, GeluMlp, LayerNorm, Linear, LmHead, PreNormBlock } from '../models/blocks';
 import { CausalLM, integerOption } from '../models/causal-lm';
 import { checkNamedWeights, saveDtype } from '../models/checkpoint';
-import { generate, type GenerateOptions, type GenerationConfig } from '../models/generate';
+import { generate, generateText, type GenerateOptions, type GenerationConfig, type Prompt } from '../models/generate';
+import { readTokenizer, type TextTokenizer } from '../models/tokenizer';
 import { transpose } from '../models/layout';
 import { pinned } from '../pinned';
 import type { BackendName, Tensor } from '../types';
@@ -67,13 +68,20 @@ export class GPT {
    * config.json (GPT-2's: 50256, <|endoftext|>); GPT.random and GPT.fromWeights leave it empty.
    */
   readonly generationConfig: Readonly<GenerationConfig>;
+  /**
+   * The folder's tokenizer (tokenizer.json, read by load and loadModel) for encode/decode and
+   * generateText; null when the folder had none or the model was not loaded from a folder.
+   */
+  readonly tokenizer: TextTokenizer | null;
   private readonly ops: Backend;
   private readonly lm: CausalLM;
   private readonly lnf: LayerNorm;
   private readonly blocks: Block[];
 
-  private constructor(config: GPTConfig, weights: ReadonlyMap<string, Tensor>, eosTokenId: readonly number[] = []) {
+  private constructor(config: GPTConfig, weights: ReadonlyMap<string, Tensor>, eosTokenId: readonly number[] = [],
+    tokenizer: TextTokenizer | null = null) {
     this.config = Object.freeze({ ...config });
+    this.tokenizer = tokenizer;
     this.generationConfig = Object.freeze({ eosTokenId: Object.freeze([...eosTokenId]) });
     const ops = current();
     this.ops = ops;
@@ -145,13 +153,13 @@ export class GPT {
    * F64 tensors, names with or without a `transformer.` prefix). Every shape is checked against
    * config.json before any tensor data is read; a config.json whose model_type is not 'gpt2' is
    * refused by name. The eos_token_id of generation_config.json, else of config.json, becomes
-   * generationConfig.eosTokenId.
+   * generationConfig.eosTokenId; a tokenizer.json (and tokenizer_config.json) becomes the tokenizer.
    * @param dir the folder
    */
   static async load(dir: string): Promise<GPT> {
     if (typeof dir !== 'string' || dir.length === 0) throw typeError('dir', 'a non-empty folder path', dir);
     const { config, weights, eosTokenId } = await readCheckpoint(dir);
-    return new GPT(config, weights, eosTokenId);
+    return new GPT(config, weights, eosTokenId, await readTokenizer(dir));
   }
 
   /**
@@ -237,7 +245,7 @@ export class GPT {
     if (head >= this.config.n_head) throw rangeError('opts.head', `an integer in [0, ${this.config.n_head})`, String(head));
     const E = this.config.n_embd;
     const x = this.lm.embedding.forward(tokens, 1, S, 0);
-    this.lm.run(x, 1, S, null, layer);
+    this.lm.run(x, 1, S, null, null, layer);
     const b = this.blocks[layer];
     const h = new Float32Array(S * E);
     b.ln1.forward(x, S, h);
@@ -262,15 +270,31 @@ export class GPT {
 
   /**
    * Generates up to `maxNewTokens` tokens after the prompt, one KV-cached step per token, stopping
-   * early after an end-of-sequence token or when onToken returns false.
-   * @param prompt token ids (not modified)
+   * early after an end-of-sequence token or when onToken returns false. Given several prompts (an
+   * array of them), runs them together in one batch, left-padded inside (each layer runs once per
+   * step for all rows): row b is what prompts[b] gives alone, each row stopping on its own.
+   * @param prompt token ids, or an array of prompts of any lengths (not modified)
    * @param opts see GenerateOptions
-   * @returns the new tokens only, the stopping token (an eosTokenId, or the one onToken refused) included
+   * @returns the new tokens only (an array of them for a batch), the stopping token (an eosTokenId, or the one onToken refused) included
    * @example
    * const model = await GPT.load('./gpt2'); // eos 50256 from config.json
    * const ids = model.generate([464, 3290], { maxNewTokens: 40, temperature: 0.8, topP: 0.9, repetitionPenalty: 1.2, seed: 1 });
+   * const [a, b] = model.generate([[464, 3290], [15496]], { maxNewTokens: 20 });
    */
-  generate(prompt: Int32Array | readonly number[], opts: GenerateOptions): Int32Array {
-    return generate(this.lm, this.generationConfig, prompt, opts);
+  generate(prompt: Prompt, opts: GenerateOptions): Int32Array;
+  generate(prompts: readonly Prompt[], opts: GenerateOptions): Int32Array[];
+  generate(input: Prompt | readonly Prompt[], opts: GenerateOptions): Int32Array | Int32Array[] {
+    return generate(this.lm, this.generationConfig, input, opts);
+  }
+
+  /**
+   * Generates a continuation of `prompt` as text: the prompt encoded with `tokenizer`, generate
+   * (same options, e.g. { maxNewTokens: 40, temperature: 0.8, seed: 1 }), the new tokens decoded
+   * without special tokens. Needs a tokenizer: a folder loaded with a tokenizer.json.
+   * @param prompt the text to continue
+   * @returns only the new text
+   */
+  generateText(prompt: string, opts: GenerateOptions): string {
+    return generateText(this.lm, this.generationConfig, this.tokenizer, prompt, opts);
   }
 }

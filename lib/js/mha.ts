@@ -14,12 +14,18 @@ function project(x: Float32Array, rows: number, k: number, w: Float32Array, bias
   matmul(planMatmul([rows, k], [k, n], false, false), x, w, bias, out);
 }
 
-/** x (B, S, H*D) rotated at positions past .. past + S - 1 (shared by the batch), a new array. */
-function rotate(r: LayerRope, x: Float32Array, B: number, S: number, H: number, D: number, past: number): Float32Array {
-  const positions = new Int32Array(S);
-  for (let i = 0; i < S; i++) positions[i] = past + i;
+/**
+ * x (B, S, H*D) rotated at positions past .. past + S - 1, shared by the batch, or with per-row
+ * offsets at past + i - offsets[b] clamped at 0 (native/core/mha.cc does the same); a new array.
+ */
+function rotate(r: LayerRope, x: Float32Array, B: number, S: number, H: number, D: number, past: number,
+  offsets: Int32Array | null): Float32Array {
+  const positions = new Int32Array(offsets ? B * S : S);
+  for (let b = 0; b < (offsets ? B : 1); b++) {
+    for (let i = 0; i < S; i++) positions[b * S + i] = Math.max(0, past + i - (offsets ? offsets[b] : 0));
+  }
   const out = new Float32Array(x.length);
-  rope({ B, S, H, D, rotaryDim: r.rotaryDim, invFreq: r.invFreq, sharedPositions: true }, x, positions, out);
+  rope({ B, S, H, D, rotaryDim: r.rotaryDim, invFreq: r.invFreq, sharedPositions: offsets === null }, x, positions, out);
   return out;
 }
 
@@ -34,8 +40,8 @@ export function mhaForward(plan: MhaPlan, w: MhaWeightArrays, call: MhaCallPlan,
   project(x, rows, plan.dIn, w.wv, w.bv, kvWidth, v);
   // Keys are cached rotated, so a decode step rotates only its own query and key.
   if (plan.rope) {
-    q = rotate(plan.rope, q, B, S, plan.numHeads, plan.headDim, past);
-    k = rotate(plan.rope, k, B, S, plan.numKVHeads, plan.headDim, past);
+    q = rotate(plan.rope, q, B, S, plan.numHeads, plan.headDim, past, call.positionOffsets);
+    k = rotate(plan.rope, k, B, S, plan.numKVHeads, plan.headDim, past, call.positionOffsets);
   }
   // With a cache the new positions go after its length and attention reads them back from it.
   if (store) store.write(past, k, v, S);

@@ -17,7 +17,8 @@ import { MultiHeadAttention } from '../mha';
 import { Embedding, Linear, LmHead, PreNormBlock, RmsNorm, SwigluMlp } from '../models/blocks';
 import { CausalLM, integerOption } from '../models/causal-lm';
 import { checkNamedWeights, saveDtype } from '../models/checkpoint';
-import { generate, type GenerateOptions, type GenerationConfig } from '../models/generate';
+import { generate, generateText, type GenerateOptions, type GenerationConfig, type Prompt } from '../models/generate';
+import { readTokenizer, type TextTokenizer } from '../models/tokenizer';
 import { transpose } from '../models/layout';
 import { pinned } from '../pinned';
 import type { BackendName, Tensor } from '../types';
@@ -49,13 +50,17 @@ export class Llama {
   readonly backend: BackendName;
   /** Defaults for generate: Llama.load fills eosTokenId from generation_config.json or config.json. */
   readonly generationConfig: Readonly<GenerationConfig>;
+  /** The folder's tokenizer (tokenizer.json), or null: see GPT.tokenizer. */
+  readonly tokenizer: TextTokenizer | null;
   private readonly lm: CausalLM;
   private readonly layers: Layer[];
   private readonly finalNorm: RmsNorm;
   /** The untied lm_head in [hidden, vocab] layout, or null when tied to the embedding. */
   private readonly lmHead: Float32Array | null;
 
-  private constructor(config: ResolvedLlamaConfig, weights: ReadonlyMap<string, Tensor>, eosTokenId: readonly number[] = []) {
+  private constructor(config: ResolvedLlamaConfig, weights: ReadonlyMap<string, Tensor>, eosTokenId: readonly number[] = [],
+    tokenizer: TextTokenizer | null = null) {
+    this.tokenizer = tokenizer;
     this.config = Object.freeze({ ...config, rope_scaling: config.rope_scaling && Object.freeze({ ...config.rope_scaling }) });
     this.generationConfig = Object.freeze({ eosTokenId: Object.freeze([...eosTokenId]) });
     const ops = current();
@@ -129,12 +134,12 @@ export class Llama {
    * shards model.safetensors.index.json lists), F32, F16, BF16 or F64 tensors. Every shape is
    * checked against config.json before any tensor data is read; another model_type is refused by
    * name. The eos_token_id of generation_config.json, else of config.json, becomes
-   * generationConfig.eosTokenId.
+   * generationConfig.eosTokenId; a tokenizer.json becomes the tokenizer.
    */
   static async load(dir: string): Promise<Llama> {
     if (typeof dir !== 'string' || dir.length === 0) throw typeError('dir', 'a non-empty folder path', dir);
     const { config, weights, eosTokenId } = await readLlamaCheckpoint(dir);
-    return new Llama(config, weights, eosTokenId);
+    return new Llama(config, weights, eosTokenId, await readTokenizer(dir));
   }
 
   /**
@@ -203,10 +208,23 @@ export class Llama {
 
   /**
    * Generates up to `maxNewTokens` tokens after the prompt, one KV-cached step per token, with the
-   * options of GPT.generate (GenerateOptions).
-   * @returns the new tokens only, the stopping token included
+   * options of GPT.generate (GenerateOptions); several prompts run together in one batch, as there.
+   * @returns the new tokens only (an array of them for a batch), the stopping token included
    */
-  generate(prompt: Int32Array | readonly number[], opts: GenerateOptions): Int32Array {
-    return generate(this.lm, this.generationConfig, prompt, opts);
+  generate(prompt: Prompt, opts: GenerateOptions): Int32Array;
+  generate(prompts: readonly Prompt[], opts: GenerateOptions): Int32Array[];
+  generate(input: Prompt | readonly Prompt[], opts: GenerateOptions): Int32Array | Int32Array[] {
+    return generate(this.lm, this.generationConfig, input, opts);
+  }
+
+  /**
+   * Generates a continuation of `prompt` as text: the prompt encoded with `tokenizer`, generate
+   * (same options, e.g. { maxNewTokens: 40, temperature: 0.8, seed: 1 }), the new tokens decoded
+   * without special tokens. Needs a tokenizer: a folder loaded with a tokenizer.json.
+   * @param prompt the text to continue
+   * @returns only the new text
+   */
+  generateText(prompt: string, opts: GenerateOptions): string {
+    return generateText(this.lm, this.generationConfig, this.tokenizer, prompt, opts);
   }
 }

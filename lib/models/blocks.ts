@@ -5,6 +5,7 @@
 import type { Backend } from '../backend';
 import type { KVCache } from '../kv-cache';
 import { MultiHeadAttention } from '../mha';
+import type { AttentionMask } from '../types';
 import { planMatmul } from '../validate';
 
 /** A per-row normalisation: out = norm(x) row by row. */
@@ -105,14 +106,27 @@ export class Embedding {
     readonly width: number,
   ) {}
 
-  /** Rows for B sequences of S tokens whose first token sits at position `start`. */
-  forward(tokens: ArrayLike<number>, B: number, S: number, start: number): Float32Array {
+  /**
+   * Rows for B sequences of S tokens whose first token sits at position `start`, or with `offsets`
+   * (a left-padded batch, see Padding) at `start - offsets[b]` for row b, clamped at 0.
+   */
+  forward(tokens: ArrayLike<number>, B: number, S: number, start: number, offsets: Int32Array | null = null): Float32Array {
     const positions = new Int32Array(B * S);
-    for (let r = 0; r < B * S; r++) positions[r] = start + (r % S);
+    for (let r = 0; r < B * S; r++) positions[r] = Math.max(0, start + (r % S) - (offsets ? offsets[Math.floor(r / S)] : 0));
     const x = new Float32Array(B * S * this.width);
     this.ops.embed(this.tokens, this.positions, this.width, tokens, positions, x);
     return x;
   }
+}
+
+/**
+ * A left-padded batch: row b's first offsets[b] cache positions are padding. attnMask hides them
+ * from every query; offsets make each row count positions from its first real token (the learned
+ * position embeddings' Embedding.forward, the rotary layers' positionOffsets).
+ */
+export interface Padding {
+  readonly attnMask: AttentionMask;
+  readonly offsets: Int32Array;
 }
 
 /**
@@ -129,11 +143,12 @@ export class PreNormBlock {
   ) {}
 
   /** Runs on x (B*S rows of width) in place. */
-  forward(x: Float32Array, B: number, S: number, width: number, cache: KVCache | null): void {
+  forward(x: Float32Array, B: number, S: number, width: number, cache: KVCache | null, padding: Padding | null = null): void {
     const rows = B * S;
     const h = new Float32Array(rows * width);
     this.norm1.forward(x, rows, h);
-    const a = this.attn.forward({ data: h, dims: [B, S, width] }, cache ? { cache } : undefined);
+    const a = this.attn.forward({ data: h, dims: [B, S, width] },
+      { cache: cache ?? undefined, attnMask: padding?.attnMask, positionOffsets: padding?.offsets });
     this.ops.addInPlace(x, a.data);
     this.norm2.forward(x, rows, h);
     this.ops.addInPlace(x, this.mlp.forward(h, rows));

@@ -7,7 +7,7 @@ import { rangeError, shapeError, typeError } from '../errors';
 import { checkTokens, GPTDecoder } from '../gpt/decoder';
 import { createKVCacheOn, type KVCache } from '../kv-cache';
 import type { Tensor } from '../types';
-import type { Embedding, LmHead, PreNormBlock } from './blocks';
+import type { Embedding, LmHead, Padding, PreNormBlock } from './blocks';
 
 /** The sizes the stack runs with. */
 export interface CausalLMShape {
@@ -19,6 +19,14 @@ export interface CausalLMShape {
   readonly width: number;
   readonly numKVHeads: number;
   readonly headDim: number;
+}
+
+/** Incremental decoding of a batch of sequences; see CausalLM.batchDecoder. */
+export interface BatchDecoder {
+  /** Feeds S tokens per row (tokens holds B*S, row after row); returns the logits of each row's last one, (B, vocab). */
+  step(tokens: Int32Array, S: number): Float32Array;
+  /** Frees the caches now rather than at garbage collection. */
+  dispose(): void;
 }
 
 /** An integer option >= min; `fallback` when undefined and one is given. */
@@ -39,8 +47,8 @@ export class CausalLM {
   ) {}
 
   /** Runs blocks [0, upTo) on x (B*S rows) in place; with caches, block i appends to caches[i]. */
-  run(x: Float32Array, B: number, S: number, caches: KVCache[] | null, upTo = this.blocks.length): void {
-    for (let i = 0; i < upTo; i++) this.blocks[i].forward(x, B, S, this.shape.width, caches ? caches[i] : null);
+  run(x: Float32Array, B: number, S: number, caches: KVCache[] | null, padding: Padding | null = null, upTo = this.blocks.length): void {
+    for (let i = 0; i < upTo; i++) this.blocks[i].forward(x, B, S, this.shape.width, caches ? caches[i] : null, padding);
   }
 
   /** Checks `batch` sequences of equal length back to back in `tokens`. */
@@ -76,5 +84,41 @@ export class CausalLM {
       this.run(x, 1, tokens.length, caches);
       return this.head.forward(x, tokens.length - 1, 1);
     });
+  }
+
+  /**
+   * Incremental decoding of B sequences of the given lengths together, left-padded to the longest
+   * (the caller's first step puts lengths[b] real tokens after max - lengths[b] pads of any valid
+   * id): every layer runs once per step for the whole batch. The pads are hidden from every query
+   * by an attention mask, and each row counts positions from its first real token (Padding), so
+   * a row computes what it would alone. Without padding (equal lengths) neither is needed. The
+   * caller sizes maxSeqLen (cache positions, pads included) within the model's positions.
+   */
+  batchDecoder(lengths: readonly number[], maxSeqLen: number): BatchDecoder {
+    const B = lengths.length, longest = Math.max(...lengths);
+    const offsets = Int32Array.from(lengths, (n) => longest - n);
+    const padded = offsets.some((o) => o > 0);
+    const { numKVHeads, headDim, width } = this.shape;
+    const caches = this.blocks.map(() => createKVCacheOn(this.ops, { batch: B, numKVHeads, headDim, maxSeqLen }));
+    return {
+      step: (tokens, S) => {
+        const past = caches[0].length, total = past + S;
+        let padding: Padding | null = null;
+        if (padded) {
+          // [B, 1, 1, total]: row b's keys from offsets[b] on, for every head and query.
+          const keep = new Uint8Array(B * total);
+          for (let b = 0; b < B; b++) keep.fill(1, b * total + offsets[b], (b + 1) * total);
+          padding = { attnMask: { data: keep, dims: [B, 1, 1, total] }, offsets };
+        }
+        const x = this.embedding.forward(tokens, B, S, past, padded ? offsets : null);
+        this.run(x, B, S, caches, padding);
+        const last = new Float32Array(B * width);
+        for (let b = 0; b < B; b++) last.set(x.subarray(((b + 1) * S - 1) * width, (b + 1) * S * width), b * width);
+        return this.head.forward(last, 0, B);
+      },
+      dispose: () => {
+        for (const cache of caches) cache.dispose();
+      },
+    };
   }
 }

@@ -1,6 +1,7 @@
 // Generation for every architecture: GenerateOptions checked once, then Hugging Face's per-step
-// logits pipeline (lib/gpt/sampling.ts) over a CausalLM's incremental decoder, one KV-cached step
-// per token.
+// logits pipeline (lib/gpt/sampling.ts) over a CausalLM's batch decoder, one KV-cached step per
+// token. One prompt is a batch of one; several run together, left-padded, each row with its own
+// sampler state, so a row gives what its prompt gives alone.
 import { rangeError, typeError } from '../errors';
 import { applyRepetitionPenalty, argmax, sample, type Logits, type SamplerOptions } from '../gpt/sampling';
 import { checkTokens } from '../gpt/decoder';
@@ -8,6 +9,7 @@ import { parseTokenIds } from '../gpt/config';
 import { seededRandom } from '../random';
 import { checkOptions } from '../validate';
 import { integerOption, type CausalLM } from './causal-lm';
+import { noTokenizerError, type TextTokenizer } from './tokenizer';
 
 /**
  * How generate picks tokens. The logits of each step go through Hugging Face's pipeline in its
@@ -40,10 +42,14 @@ export interface GenerateOptions {
   eosTokenId?: number | readonly number[] | null;
   /**
    * Called synchronously with each new token and its index in the output, the stopping token
-   * included; returning false ends generation after that token.
+   * included; returning false ends generation (of that row, in a batch) after that token. In a
+   * batch, `row` is the prompt's index.
    */
-  onToken?: (token: number, index: number) => boolean | void;
-  /** Seed of the sampler; the same seed gives the same tokens. Default: a random seed. */
+  onToken?: (token: number, index: number, row: number) => boolean | void;
+  /**
+   * Seed of the sampler; the same seed gives the same tokens. In a batch every row samples from
+   * its own stream of this seed, as it would alone. Default: a random seed.
+   */
   seed?: number;
 }
 
@@ -52,6 +58,9 @@ export interface GenerationConfig {
   /** Token ids generate stops at by default; empty: none. */
   eosTokenId: readonly number[];
 }
+
+/** One prompt (token ids) or, for generate's batch form, several. */
+export type Prompt = Int32Array | readonly number[];
 
 const OPTION_KEYS = ['maxNewTokens', 'temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'eosTokenId', 'onToken', 'seed'];
 
@@ -62,21 +71,22 @@ function numberOption(value: unknown, name: string, expected: string, fallback: 
   return value;
 }
 
-/**
- * Generates up to opts.maxNewTokens tokens after the prompt (see GPT.generate, Llama.generate).
- * @returns the new tokens only, the stopping token (an eosTokenId, or the one onToken refused) included
- */
-export function generate(lm: CausalLM, defaults: GenerationConfig, prompt: Int32Array | readonly number[], opts: GenerateOptions): Int32Array {
-  if (!(prompt instanceof Int32Array) && !Array.isArray(prompt)) throw typeError('prompt', 'Int32Array or an array of token ids', prompt);
-  if (prompt.length === 0) throw rangeError('prompt', 'at least one token', 'an empty prompt');
-  const { vocab: V, maxPositions, maxPositionsKey } = lm.shape;
-  checkTokens(prompt, V, 'prompt');
+/** The checked options of one generate call. */
+interface Plan {
+  count: number;
+  sampler: SamplerOptions;
+  penalty: number;
+  eos: ReadonlySet<number>;
+  onToken: GenerateOptions['onToken'];
+  seed: number;
+}
+
+function checkGenerateOptions(opts: unknown, defaults: GenerationConfig, V: number): Plan {
   if (opts === undefined) throw typeError('opts', 'an options object with maxNewTokens', opts);
   const o = checkOptions(opts, 'opts', OPTION_KEYS);
   const count = integerOption(o.maxNewTokens, 'opts.maxNewTokens', 0);
-  const temperature = numberOption(o.temperature, 'opts.temperature', 'a finite number >= 0', 0, (v) => v >= 0 && Number.isFinite(v));
   const sampler: SamplerOptions = {
-    temperature,
+    temperature: numberOption(o.temperature, 'opts.temperature', 'a finite number >= 0', 0, (v) => v >= 0 && Number.isFinite(v)),
     topK: integerOption(o.topK, 'opts.topK', 1, Number.MAX_SAFE_INTEGER),
     topP: numberOption(o.topP, 'opts.topP', 'a number in (0, 1]', 1, (v) => v > 0 && v <= 1),
     minP: numberOption(o.minP, 'opts.minP', 'a number in [0, 1)', 0, (v) => v >= 0 && v < 1),
@@ -84,42 +94,130 @@ export function generate(lm: CausalLM, defaults: GenerationConfig, prompt: Int32
   const penalty = numberOption(o.repetitionPenalty, 'opts.repetitionPenalty', 'a finite number > 0', 1, (v) => v > 0 && Number.isFinite(v));
   const eos = new Set(o.eosTokenId === undefined ? defaults.eosTokenId : parseTokenIds(o.eosTokenId, V, 'opts.eosTokenId'));
   if (o.onToken !== undefined && typeof o.onToken !== 'function') throw typeError('opts.onToken', 'a function', o.onToken);
-  const onToken = o.onToken as GenerateOptions['onToken'];
   const seed = integerOption(o.seed, 'opts.seed', Number.MIN_SAFE_INTEGER, Math.floor(Math.random() * 2 ** 32));
-  const total = prompt.length + count;
-  if (total > maxPositions) {
-    throw rangeError('opts.maxNewTokens', `at most ${maxPositionsKey} - prompt length (${maxPositions} - ${prompt.length})`, String(count));
-  }
-  const out = new Int32Array(count);
-  if (count === 0) return out;
-  const random = seededRandom(seed);
+  return { count, sampler, penalty, eos, onToken: o.onToken as GenerateOptions['onToken'], seed };
+}
+
+/** One prompt checked: a new Int32Array (the caller's array is never written). */
+function checkPrompt(prompt: unknown, V: number, name: string): Int32Array {
+  if (!(prompt instanceof Int32Array) && !Array.isArray(prompt)) throw typeError(name, 'Int32Array or an array of token ids', prompt);
+  if (prompt.length === 0) throw rangeError(name, 'at least one token', 'an empty prompt');
+  checkTokens(prompt, V, name);
+  return Int32Array.from(prompt);
+}
+
+/** One row's sampling state: its output, the ids it has seen (for the repetition penalty), its own random stream. */
+class Row {
+  readonly out: Int32Array;
+  n = 0;
+  done = false;
+  private readonly random: () => number;
   // The repetition penalty works on a float64 copy of each row, over the distinct ids seen so far.
-  const penalized = penalty === 1 ? null : new Float64Array(V);
-  const seen = new Uint8Array(V), seenIds: number[] = [];
-  const see = (t: number): void => {
-    if (!seen[t]) seenIds.push(t);
-    seen[t] = 1;
-  };
-  for (const t of prompt) see(t);
-  let n = 0;
-  const decoder = lm.decoder(total);
+  private readonly penalized: Float64Array | null;
+  private readonly seen: Uint8Array;
+  private readonly seenIds: number[] = [];
+
+  constructor(prompt: Int32Array, private readonly plan: Plan, private readonly V: number, private readonly index: number) {
+    this.out = new Int32Array(plan.count);
+    this.random = seededRandom(plan.seed);
+    this.penalized = plan.penalty === 1 ? null : new Float64Array(V);
+    this.seen = new Uint8Array(V);
+    for (const t of prompt) this.see(t);
+  }
+
+  private see(t: number): void {
+    if (!this.seen[t]) this.seenIds.push(t);
+    this.seen[t] = 1;
+  }
+
+  /** Picks the next token from logits[from, from + V); done after a stopping token or the last one. */
+  next(logits: Float32Array, from: number): void {
+    const { V, plan } = this;
+    let row: Logits = logits.subarray(from, from + V);
+    if (this.penalized) {
+      this.penalized.set(row);
+      applyRepetitionPenalty(this.penalized, this.seenIds, plan.penalty);
+      row = this.penalized;
+    }
+    const token = plan.sampler.temperature === 0 ? argmax(row, 0, V) : sample(row, 0, V, plan.sampler, this.random);
+    this.out[this.n++] = token;
+    this.see(token);
+    const refused = plan.onToken?.(token, this.n - 1, this.index) === false;
+    this.done = refused || plan.eos.has(token) || this.n === plan.count;
+  }
+
+  get last(): number {
+    return this.out[this.n - 1];
+  }
+
+  result(): Int32Array {
+    return this.n === this.out.length ? this.out : this.out.slice(0, this.n);
+  }
+}
+
+/**
+ * Generates for every prompt at once: one batch decoder step per token for all rows. A finished
+ * row stays in the batch (the cache has one shape) and is fed its own last token, whose logits
+ * are ignored.
+ */
+function generateRows(lm: CausalLM, prompts: Int32Array[], plan: Plan, lengthName: string): Int32Array[] {
+  const { vocab: V, maxPositions, maxPositionsKey } = lm.shape;
+  const longest = Math.max(...prompts.map((p) => p.length));
+  if (longest + plan.count > maxPositions) {
+    throw rangeError('opts.maxNewTokens', `at most ${maxPositionsKey} - ${lengthName} (${maxPositions} - ${longest})`, String(plan.count));
+  }
+  const rows = prompts.map((p, b) => new Row(p, plan, V, b));
+  if (plan.count === 0) return rows.map((r) => r.result());
+  const B = prompts.length;
+  const first = new Int32Array(B * longest);
+  prompts.forEach((p, b) => first.set(p, (b + 1) * longest - p.length));
+  const decoder = lm.batchDecoder(prompts.map((p) => p.length), longest + plan.count);
   try {
-    let logits: Logits = decoder.append(Int32Array.from(prompt)).data;
-    while (n < count) {
-      if (penalized) {
-        penalized.set(logits);
-        applyRepetitionPenalty(penalized, seenIds, penalty);
-        logits = penalized;
-      }
-      const token = temperature === 0 ? argmax(logits, 0, V) : sample(logits, 0, V, sampler, random);
-      out[n++] = token;
-      see(token);
-      const refused = onToken?.(token, n - 1) === false;
-      if (refused || eos.has(token) || n === count) break;
-      logits = decoder.append(out.subarray(n - 1, n)).data;
+    let logits = decoder.step(first, longest);
+    for (;;) {
+      rows.forEach((r, b) => {
+        if (!r.done) r.next(logits, b * V);
+      });
+      if (rows.every((r) => r.done)) break;
+      logits = decoder.step(Int32Array.from(rows, (r) => r.last), 1);
     }
   } finally {
     decoder.dispose();
   }
-  return n === count ? out : out.slice(0, n);
+  return rows.map((r) => r.result());
+}
+
+/**
+ * Generates up to opts.maxNewTokens tokens after the prompt, or after each of several prompts in
+ * one batch (see GPT.generate, Llama.generate): row b of a batch's result is what prompts[b] gives
+ * alone. Prompts may differ in length; none is modified.
+ * @returns the new tokens only (per prompt, for a batch), the stopping token (an eosTokenId, or the one onToken refused) included
+ */
+export function generate(lm: CausalLM, defaults: GenerationConfig, prompt: Prompt, opts: GenerateOptions): Int32Array;
+export function generate(lm: CausalLM, defaults: GenerationConfig, prompts: readonly Prompt[], opts: GenerateOptions): Int32Array[];
+export function generate(lm: CausalLM, defaults: GenerationConfig, input: Prompt | readonly Prompt[], opts: GenerateOptions): Int32Array | Int32Array[];
+export function generate(lm: CausalLM, defaults: GenerationConfig, input: Prompt | readonly Prompt[], opts: GenerateOptions): Int32Array | Int32Array[] {
+  const V = lm.shape.vocab;
+  // An array of arrays is a batch; an array of numbers (or an Int32Array) is one prompt.
+  if (Array.isArray(input) && input.length > 0 && typeof input[0] === 'object') {
+    const prompts = (input as readonly unknown[]).map((p, b) => checkPrompt(p, V, `prompts[${b}]`));
+    return generateRows(lm, prompts, checkGenerateOptions(opts, defaults, V), 'longest prompt length');
+  }
+  if (Array.isArray(input) && input.length === 0) {
+    throw rangeError('prompt', 'at least one token (or, as a batch, at least one prompt)', 'an empty array');
+  }
+  return generateRows(lm, [checkPrompt(input, V, 'prompt')], checkGenerateOptions(opts, defaults, V), 'prompt length')[0];
+}
+
+/**
+ * generate from text (see GPT.generateText): the prompt encoded with the model's tokenizer, the new
+ * tokens decoded without special tokens (so a generated end-of-sequence token adds no text).
+ */
+export function generateText(lm: CausalLM, defaults: GenerationConfig, tokenizer: TextTokenizer | null, prompt: string,
+  opts: GenerateOptions): string {
+  if (tokenizer === null) throw noTokenizerError();
+  if (typeof prompt !== 'string') throw typeError('prompt', 'a string', prompt);
+  const ids = tokenizer.encode(prompt);
+  if (ids.length === 0) throw rangeError('prompt', 'text the tokenizer encodes to at least one token', JSON.stringify(prompt));
+  return tokenizer.decode(generate(lm, defaults, ids, opts), { skipSpecialTokens: true });
 }

@@ -11,6 +11,7 @@ import { architectureOf, checkModelType } from './model-types';
 /**
  * Loads a Hugging Face model folder: a GPT for model_type 'gpt2', a Llama for 'llama', 'mistral'
  * and 'qwen2' (SUPPORTED_MODEL_TYPES). A missing or other model_type is an error that names it.
+ * A tokenizer.json in the folder becomes the model's tokenizer (for generateText).
  * @example
  * const model = await loadModel('./SmolLM-135M');
  * const ids = model.generate([1, 2, 3], { maxNewTokens: 20 });

@@ -25,9 +25,9 @@ export function createNativeBackend(binding: Binding): Backend {
         plan.rope?.invFreq ?? null);
       return {
         forward: (call, x, cache, y) =>
-          layer.forward(x, call.B, call.S, nativeCache(cache), call.mask?.data ?? null, wire.mask(call.mask), y),
+          layer.forward(x, call.B, call.S, nativeCache(cache), call.mask?.data ?? null, wire.mask(call.mask), y, call.positionOffsets),
         forwardAsync: (call, x, cache) =>
-          layer.forwardAsync(x, call.B, call.S, nativeCache(cache), call.mask?.data ?? null, wire.mask(call.mask)),
+          layer.forwardAsync(x, call.B, call.S, nativeCache(cache), call.mask?.data ?? null, wire.mask(call.mask), call.positionOffsets),
       };
     },
     // The per-row model ops are O(rows * width), small next to the matmuls around them: until they

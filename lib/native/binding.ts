@@ -39,11 +39,12 @@ type Mask = Float32Array | Uint8Array | null;
 
 /** native/binding/mha_binding.cc: one attention layer, projections included, in one call. */
 export interface NativeMha {
+  /** positionOffsets: B values >= 0 subtracted from each row's rotary positions, or null. */
   forward(x: Float32Array, B: number, S: number, cache: NativeKVCache | null, mask: Mask,
-    maskStrides: Float64Array | null, y: Float32Array): void;
+    maskStrides: Float64Array | null, y: Float32Array, positionOffsets: Int32Array | null): void;
   /** Computes into a y it creates (native/binding/pool_worker.h), resolved when done. */
   forwardAsync(x: Float32Array, B: number, S: number, cache: NativeKVCache | null, mask: Mask,
-    maskStrides: Float64Array | null): Promise<Float32Array>;
+    maskStrides: Float64Array | null, positionOffsets: Int32Array | null): Promise<Float32Array>;
 }
 
 export interface Binding {

@@ -6,10 +6,12 @@
 //     rotaryDim (0: no rotary embedding)
 //   invFreq: Float32Array of rotaryDim / 2 inverse frequencies when rotaryDim > 0 (copied: the
 //     layer owns them, so a pool job never reads caller memory for them), else null
-//   forward(x, B, S, cache | null, mask | null, maskStrides | null, y): undefined
-//   forwardAsync(x, B, S, cache | null, mask | null, maskStrides | null): Promise<Float32Array y>, run on
-//     the libuv pool into a y it creates (pool_worker.h)
+//   forward(x, B, S, cache | null, mask | null, maskStrides | null, y, positionOffsets?): undefined
+//   forwardAsync(x, B, S, cache | null, mask | null, maskStrides | null, positionOffsets?):
+//     Promise<Float32Array y>, run on the libuv pool into a y it creates (pool_worker.h)
 //   maskStrides: the wire::mask struct, a view over (B, numHeads, S, maskLen), maskLen <= past + S
+//   positionOffsets: undefined/null, or an Int32Array of B values >= 0 subtracted from each row's
+//     rotary positions (attn::MhaCall::position_offsets)
 // (TypeScript signatures: lib/native/binding.ts.)
 //
 // The layer keeps references to the weight arrays (no copies) and re-reads and re-checks them on
@@ -40,7 +42,7 @@ struct MhaJob {
   attn::MhaWeights weights;
   attn::MhaCall call;
   KVCacheWrap* cache_wrap = nullptr;
-  size_t x_elements = 0, y_elements = 0, mask_elements = 0;
+  size_t x_elements = 0, y_elements = 0, mask_elements = 0, offset_elements = 0;
 };
 
 class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
@@ -135,9 +137,9 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
     return w;
   }
 
-  // Parses forward's arguments (x, B, S, cache, mask, maskStrides, y) and checks every extent.
-  // y is the caller's array (forward) or empty (forwardAsync: the job creates it).
-  MhaJob prepare(const Napi::CallbackInfo& cb, const Napi::Value& y_value) {
+  // Parses forward's arguments (x, B, S, cache, mask, maskStrides, y, positionOffsets) and checks
+  // every extent. y is the caller's array (forward) or empty (forwardAsync: the job creates it).
+  MhaJob prepare(const Napi::CallbackInfo& cb, const Napi::Value& y_value, const Napi::Value& offsets_value) {
     Napi::Env env = cb.Env();
     MhaJob job;
     job.weights = resolve_weights(env);
@@ -211,6 +213,17 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
       check_length(env, "mask", mask_length, extent);
       job.mask_elements = extent;
     }
+
+    if (!offsets_value.IsUndefined() && !offsets_value.IsNull()) {
+      const I32Span offsets = to_i32_optional(offsets_value, "positionOffsets");
+      check_length(env, "positionOffsets", offsets.length, B);
+      for (size_t b = 0; b < B; ++b) {
+        if (offsets.data[b] < 0) throw_range_error(env, "Expected positionOffsets >= 0 but received " +
+                                                            std::to_string(offsets.data[b]) + " at " + std::to_string(b));
+      }
+      job.call.position_offsets = offsets.data;
+      job.offset_elements = B;
+    }
     return job;
   }
 
@@ -225,7 +238,7 @@ class MhaWrap : public Napi::ObjectWrap<MhaWrap> {
 
  private:
   Napi::Value forward(const Napi::CallbackInfo& cb) {
-    const MhaJob job = prepare(cb, cb[6]);
+    const MhaJob job = prepare(cb, cb[6], cb[7]);
     const attn::Status status = run(job);
     if (status != attn::Status::kOk) throw Napi::Error::New(cb.Env(), attn::status_message(status));
     return cb.Env().Undefined();
@@ -260,6 +273,9 @@ class MhaWorker : public PoolWorker {
     job_.call.x = arrays_.input(cb[0], job.call.x, job.x_elements);
     if (job.call.mask.f32) job_.call.mask.f32 = arrays_.input(cb[4], job.call.mask.f32, job.mask_elements);
     if (job.call.mask.u8) job_.call.mask.u8 = arrays_.input(cb[4], job.call.mask.u8, job.mask_elements);
+    if (job.call.position_offsets) {
+      job_.call.position_offsets = arrays_.input(cb[6], job.call.position_offsets, job.offset_elements);
+    }
     job_.call.y = arrays_.output(env, job.y_elements, &y_);
     arrays_.keep(cb[3]);
     arrays_.keep(cb.This());
@@ -296,7 +312,7 @@ class MhaWorker : public PoolWorker {
 };
 
 Napi::Value MhaWrap::forward_async(const Napi::CallbackInfo& cb) {
-  const MhaJob job = prepare(cb, Napi::Value());
+  const MhaJob job = prepare(cb, Napi::Value(), cb[6]);
   auto* worker = new MhaWorker(cb.Env(), this, job, cb);  // throws (before queueing) on unshared weights
   if (job.cache_wrap) job.cache_wrap->set_busy(true);
   const Napi::Promise promise = worker->promise();

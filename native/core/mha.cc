@@ -64,7 +64,7 @@ Status mha_forward(const MhaShape& shape, const MhaWeights& w, const MhaCall& ca
     grow(scratch.v, rows * kv_width);
     if (w.wo) grow(scratch.ctx, rows * q_width);
     grow(scratch.causal_offset, B);
-    if (shape.rotary_dim > 0) grow(scratch.positions, S);
+    if (shape.rotary_dim > 0) grow(scratch.positions, call.position_offsets ? rows : S);
   } catch (const std::bad_alloc&) {
     return Status::kOutOfMemory;
   }
@@ -76,14 +76,21 @@ Status mha_forward(const MhaShape& shape, const MhaWeights& w, const MhaCall& ca
   if (shape.rotary_dim > 0) {
     // In place, before k is cached: the cache holds rotated keys, so a decode step rotates only
     // its own query and key. The rope driver is the op's (same float32 angle recipe).
-    for (size_t i = 0; i < S; ++i) scratch.positions[i] = static_cast<int32_t>(past + i);
+    // Per-row offsets give each row its own positions; without them the batch shares one row.
+    const int32_t* offsets = call.position_offsets;
+    for (size_t b = 0; b < (offsets ? B : 1); ++b) {
+      for (size_t i = 0; i < S; ++i) {
+        const int64_t p = static_cast<int64_t>(past + i) - (offsets ? offsets[b] : 0);
+        scratch.positions[b * S + i] = static_cast<int32_t>(p > 0 ? p : 0);
+      }
+    }
     RopeArgs r;
     r.B = B;
     r.S = S;
     r.D = D;
     r.rotary_dim = shape.rotary_dim;
     r.positions = scratch.positions.data();
-    r.shared_positions = true;
+    r.shared_positions = offsets == nullptr;
     r.inv_freq = w.inv_freq;
     r.H = Hq;
     r.x = r.y = scratch.q.data();

@@ -49,6 +49,9 @@ struct MhaCall {
   size_t B = 0, S = 0;
   KVCache* cache = nullptr;  // null: attend to the S new tokens only
   MhaMask mask;
+  // B values or null. Row b's rotary positions are past + i - position_offsets[b] (clamped at 0):
+  // a left-padded row counts positions from its first real token, wherever that sits in the cache.
+  const int32_t* position_offsets = nullptr;
 };
 
 // Buffers reused from call to call (and layer to layer); they only grow. One per thread.
@@ -60,7 +63,7 @@ struct MhaScratch {
 
 // Preconditions (checked by the binding): every pointer covers its extent for these sizes,
 // hq % hkv == 0, rotary_dim even and <= head_dim (inv_freq set when > 0), and with a cache: its
-// batch/heads/head_dim match and length + S <= max_len.
+// batch/heads/head_dim match and length + S <= max_len; position_offsets, when set, holds B values >= 0.
 Status mha_forward(const MhaShape& shape, const MhaWeights& w, const MhaCall& call, MhaScratch& scratch);
 
 }  // namespace attn
