@@ -1,7 +1,8 @@
 // Every JavaScript block of README.md runs, as written, against the built package: each is saved in
 // a fresh project folder whose node_modules/node-attention is this checkout, then run by Node in a
 // child process (ES module when it uses import or top-level await, CommonJS otherwise). Blocks that
-// load a model find a small GPT-2 checkpoint in ./gpt2-tiny, written first in the Hugging Face layout.
+// load a model find, written first in the Hugging Face layout, a small GPT-2 checkpoint in ./gpt2-tiny
+// and a small Llama with a tokenizer.json (test/fixtures/tokenizer) in ./tiny-llama.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -31,6 +32,10 @@ beforeAll(async () => {
   fs.symlinkSync(root, path.join(project, 'node_modules', 'node-attention'), 'dir');
   const model = api.GPT.random({ vocab_size: 64, n_positions: 64, n_embd: 32, n_layer: 2, n_head: 4 }, 7);
   await model.save(path.join(project, 'gpt2-tiny'));
+  const llama = api.Llama.random({ vocab_size: 38, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 1,
+    num_attention_heads: 4, max_position_embeddings: 32 }, 3, { std: 0.5 });
+  await llama.save(path.join(project, 'tiny-llama'));
+  fs.copyFileSync(path.join(__dirname, 'fixtures', 'tokenizer', 'tokenizer.json'), path.join(project, 'tiny-llama', 'tokenizer.json'));
 });
 
 afterAll(() => {
