@@ -19,7 +19,7 @@ export type { TensorEntry, SaveDtype } from './gpt/safetensors';
 export { GPT } from './gpt/model';
 export { GPTDecoder } from './gpt/decoder';
 export type { RandomOptions, SaveOptions } from './gpt/model';
-export type { GenerateOptions, GenerationConfig, Prompt } from './models/generate';
+export type { GenerateOptions, GenerateTextOptions, GenerationConfig, Prompt } from './models/generate';
 export type { TextTokenizer } from './models/tokenizer';
 export type { GPTConfig } from './gpt/config';
 export { Llama } from './llama/model';

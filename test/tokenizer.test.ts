@@ -95,6 +95,29 @@ forEachBackend('generateText', () => {
     expect(model.generateText('the', { maxNewTokens: 6, eosTokenId: free[2] })).toBe(t.decode(free.subarray(0, free.indexOf(free[2]) + 1)));
   });
 
+  it('stop sequences end the text right before the first one, however the tokens split it', async () => {
+    const model = await api.loadModel(await savedModel('gpt2'));
+    const t = model.tokenizer!;
+    const opts = { maxNewTokens: 12 };
+    const full = model.generateText('the cat sat', opts);
+    expect(full.length).toBeGreaterThan(3);
+    // A stop string that starts inside the text (not at a token boundary) and one that never occurs.
+    const stop = full.slice(2, 4);
+    const expected = full.slice(0, full.indexOf(stop));
+    let calls = 0;
+    const text = model.generateText('the cat sat', { ...opts, stop: ['never-in-this-alphabet-0', stop], onToken: () => { calls++; } });
+    expect(text).toBe(expected);
+    // Generation stopped at the token that completed the stop string, not after all 12.
+    const ids = model.generate(t.encode('the cat sat'), opts);
+    const needed = Array.from(ids).findIndex((_, i) => t.decode(ids.subarray(0, i + 1), { skipSpecialTokens: true }).includes(stop)) + 1;
+    expect(calls).toBe(needed);
+    expect(model.generateText('the cat sat', { ...opts, stop: 'never-in-this-alphabet-0' })).toBe(full);
+    expect(() => model.generateText('the', { ...opts, stop: [''] })).toThrow(/Expected a non-empty string for opts\.stop\[0\]/);
+    expect(() => model.generateText('the', { ...opts, stop: 3 as never })).toThrow(/Expected a string or an array of strings for opts\.stop/);
+    // Stop sequences are text: the token API has no such option.
+    expect(() => model.generate([1, 2], { ...opts, stop: 'a' } as never)).toThrow(/only the options .* for opts but received unknown option "stop"/);
+  });
+
   it('no tokenizer.json: tokenizer is null, generateText says why, token APIs work', async () => {
     const model = await api.loadModel(await savedModel('llama', true));
     expect(model.tokenizer).toBeNull();

@@ -13,7 +13,7 @@ import { MultiHeadAttention } from '../mha';
 import { Embedding, GeluMlp, LayerNorm, Linear, LmHead, PreNormBlock } from '../models/blocks';
 import { CausalLM, integerOption } from '../models/causal-lm';
 import { checkNamedWeights, saveDtype } from '../models/checkpoint';
-import { generate, generateText, type GenerateOptions, type GenerationConfig, type Prompt } from '../models/generate';
+import { generate, generateText, type GenerateOptions, type GenerateTextOptions, type GenerationConfig, type Prompt } from '../models/generate';
 import { readTokenizer, type TextTokenizer } from '../models/tokenizer';
 import { transpose } from '../models/layout';
 import { pinned } from '../pinned';
@@ -294,7 +294,7 @@ export class GPT {
    * @param prompt the text to continue
    * @returns only the new text
    */
-  generateText(prompt: string, opts: GenerateOptions): string {
+  generateText(prompt: string, opts: GenerateTextOptions): string {
     return generateText(this.lm, this.generationConfig, this.tokenizer, prompt, opts);
   }
 }

@@ -17,7 +17,7 @@ import { MultiHeadAttention } from '../mha';
 import { Embedding, Linear, LmHead, PreNormBlock, RmsNorm, SwigluMlp } from '../models/blocks';
 import { CausalLM, integerOption } from '../models/causal-lm';
 import { checkNamedWeights, saveDtype } from '../models/checkpoint';
-import { generate, generateText, type GenerateOptions, type GenerationConfig, type Prompt } from '../models/generate';
+import { generate, generateText, type GenerateOptions, type GenerateTextOptions, type GenerationConfig, type Prompt } from '../models/generate';
 import { readTokenizer, type TextTokenizer } from '../models/tokenizer';
 import { transpose } from '../models/layout';
 import { pinned } from '../pinned';
@@ -224,7 +224,7 @@ export class Llama {
    * @param prompt the text to continue
    * @returns only the new text
    */
-  generateText(prompt: string, opts: GenerateOptions): string {
+  generateText(prompt: string, opts: GenerateTextOptions): string {
     return generateText(this.lm, this.generationConfig, this.tokenizer, prompt, opts);
   }
 }

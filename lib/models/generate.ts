@@ -209,15 +209,53 @@ export function generate(lm: CausalLM, defaults: GenerationConfig, input: Prompt
   return generateRows(lm, [checkPrompt(input, V, 'prompt')], checkGenerateOptions(opts, defaults, V), 'prompt length')[0];
 }
 
+/** Options of generateText: generate's, plus stop sequences. */
+export interface GenerateTextOptions extends GenerateOptions {
+  /**
+   * Stop as soon as the generated text contains one of these strings; the returned text ends right
+   * before it (the stop string itself is not returned).
+   */
+  stop?: string | readonly string[];
+}
+
+function checkStop(value: unknown): string[] {
+  if (value === undefined) return [];
+  const list = typeof value === 'string' ? [value] : Array.isArray(value) ? value : null;
+  if (list === null || !list.every((s) => typeof s === 'string')) throw typeError('opts.stop', 'a string or an array of strings', value);
+  const empty = list.findIndex((s) => s.length === 0);
+  if (empty >= 0) throw rangeError(`opts.stop[${empty}]`, 'a non-empty string', '""');
+  return list;
+}
+
 /**
  * generate from text (see GPT.generateText): the prompt encoded with the model's tokenizer, the new
- * tokens decoded without special tokens (so a generated end-of-sequence token adds no text).
+ * tokens decoded without special tokens (so a generated end-of-sequence token adds no text), cut
+ * before the first stop string when one is given.
  */
 export function generateText(lm: CausalLM, defaults: GenerationConfig, tokenizer: TextTokenizer | null, prompt: string,
-  opts: GenerateOptions): string {
+  opts: GenerateTextOptions): string {
   if (tokenizer === null) throw noTokenizerError();
   if (typeof prompt !== 'string') throw typeError('prompt', 'a string', prompt);
   const ids = tokenizer.encode(prompt);
   if (ids.length === 0) throw rangeError('prompt', 'text the tokenizer encodes to at least one token', JSON.stringify(prompt));
-  return tokenizer.decode(generate(lm, defaults, ids, opts), { skipSpecialTokens: true });
+  const given = opts && typeof opts === 'object' ? opts : undefined;
+  const { stop: stopOption, ...generateOpts } = (given ?? {}) as GenerateTextOptions;
+  const stops = checkStop(stopOption);
+  if (stops.length === 0) return tokenizer.decode(generate(lm, defaults, ids, given === undefined ? opts : generateOpts), { skipSpecialTokens: true });
+  // The text is decoded after every token: a stop string may end inside a token or span several.
+  const userOnToken = generateOpts.onToken;
+  const produced: number[] = [];
+  let cut = -1;
+  const onToken = (token: number, index: number, row: number) => {
+    const keepGoing = userOnToken?.(token, index, row) !== false;
+    produced.push(token);
+    const text = tokenizer.decode(produced, { skipSpecialTokens: true });
+    for (const stop of stops) {
+      const at = text.indexOf(stop);
+      if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+    }
+    return keepGoing && cut < 0;
+  };
+  const text = tokenizer.decode(generate(lm, defaults, ids, { ...generateOpts, onToken }), { skipSpecialTokens: true });
+  return cut >= 0 ? text.slice(0, cut) : text;
 }
