@@ -289,16 +289,14 @@ describe.skipIf(!raw)('attention binding: raw calls are re-checked', () => {
   });
 });
 
+// How long the event loop may wait during attentionAsync is measured, alone, by
+// test/attention-async.timing.ts (largest gap < 50 ms); here only that the pool computes the same bits.
 describe.skipIf(!nativeAvailable)('attentionAsync on native', () => {
-  it('runs on the thread pool: the event loop keeps ticking while a prefill computes', async () => {
+  it('computes a prefill on the thread pool bit for bit like the synchronous call', async () => {
     api.useBackend('native');
     const s = shape({ Hq: 8, Hkv: 8, Sq: 1024, Skv: 1024, D: 64, Dv: 64 });
     const { q, k, v } = makeInputs(s, 4);
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 1);
     const result = await api.attentionAsync(q, k, v);
-    clearInterval(timer);
-    expect(ticks).toBeGreaterThan(0);
     expectClose(result.y.data, api.attention(q, k, v).y.data, 0, 0, 'async == sync');
   });
 });
