@@ -154,6 +154,17 @@ inline simde__m512 cvtph_ps(simde__m256i h) {
   return load16(f);
 }
 
+// 8 floats widened to 8 doubles (exact).
+inline simde__m512d cvtps_pd(simde__m256 v) {
+  float f[8];
+  std::memcpy(f, &v, 32);
+  double d[8];
+  for (int i = 0; i < 8; ++i) d[i] = f[i];
+  simde__m512d r;
+  std::memcpy(&r, d, 64);
+  return r;
+}
+
 }  // namespace attn_simde
 
 #undef _mm512_mask_loadu_ps
@@ -168,6 +179,7 @@ inline simde__m512 cvtph_ps(simde__m256i h) {
 #undef _mm512_reduce_add_ps
 #undef _mm512_reduce_max_ps
 #undef _mm512_cvtph_ps
+#undef _mm512_cvtps_pd
 #define _mm512_mask_loadu_ps(src, k, p) attn_simde::mask_loadu_ps(src, k, p)
 #define _mm512_maskz_loadu_ps(k, p) attn_simde::maskz_loadu_ps(k, p)
 #define _mm512_mask_storeu_ps(p, k, v) attn_simde::mask_storeu_ps(p, k, v)
@@ -180,3 +192,4 @@ inline simde__m512 cvtph_ps(simde__m256i h) {
 #define _mm512_reduce_add_ps(v) attn_simde::reduce_add_ps(v)
 #define _mm512_reduce_max_ps(v) attn_simde::reduce_max_ps(v)
 #define _mm512_cvtph_ps(h) attn_simde::cvtph_ps(h)
+#define _mm512_cvtps_pd(v) attn_simde::cvtps_pd(v)

@@ -21,20 +21,7 @@ namespace attn {
 namespace {
 
 constexpr size_t kRowsPerBlock = 6;
-// Keys per V slice in attn_pv and prefetch distance of the decode QK. With one row block
-// (decode) V comes from memory and short slices keep the prefetch of the next one timely; with
-// many row blocks V is in L2 and longer slices spend fewer O-tile loads and stores per key.
-constexpr size_t kSliceKeys = 16;
-constexpr size_t kSliceKeysManyRows = 48;
-
-// Asks for rows [from, min(from + n, end)) of a strided view to be fetched into L1.
-inline void prefetch_rows(const float* x, size_t x_st, size_t from, size_t n, size_t end, size_t cols) {
-  const size_t to = from + n < end ? from + n : end;
-  for (size_t j = from; j < to; ++j) {
-    const char* row = reinterpret_cast<const char*>(x + j * x_st);
-    for (size_t b = 0; b < cols * sizeof(float); b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
-  }
-}
+#include "f32_attn_slices.h"
 
 inline __m256i tail_mask(size_t n) {
   static const int32_t kBits[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -227,37 +214,18 @@ void f32_attn_qk_rows__avx2(const float* k, size_t k_st, size_t nk, const float*
 
 void f32_attn_pv__avx2(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis,
                        const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
-  int32_t nk = 0;
-  for (size_t r = 0; r < nr; ++r) nk = vis[r] > nk ? vis[r] : nk;
-  // V is walked in slices that stay in L1 while every row block uses them, the next slice
-  // fetched ahead: the column blocks read each V row in 64-byte pieces, a pattern the hardware
-  // prefetchers do not follow when V comes from memory (decode).
-  const size_t slice = nr <= kRowsPerBlock ? kSliceKeys : kSliceKeysManyRows;
-  for (size_t j0 = 0; j0 < static_cast<size_t>(nk); j0 += slice) {
-    prefetch_rows(v, v_st, j0 + slice, slice, static_cast<size_t>(nk), dv);
-    for (size_t r = 0; r < nr; r += kRowsPerBlock) {
-      const size_t rows = nr - r < kRowsPerBlock ? nr - r : kRowsPerBlock;
-      // Keys past every row's visible range have p = 0. A block with no visible key at all
-      // keeps o as is (its alpha is 1, or 0 with o = 0), so it is skipped outright.
-      int32_t end = 0;
-      for (size_t i = 0; i < rows; ++i) end = vis[r + i] > end ? vis[r + i] : end;
-      if (static_cast<size_t>(end) <= j0) continue;
-      const size_t n = static_cast<size_t>(end) - j0 < slice ? static_cast<size_t>(end) - j0 : slice;
-      const float* pr = p + j0 * ldp + r;
-      const float* vr = v + j0 * v_st;
-      // alpha rescales o once, with the first slice.
-      const float* ar = j0 == 0 ? alpha + r : nullptr;
-      float* orow = o + r * ldo;
-      switch (rows) {
-        case 6: pv_rows<6>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
-        case 5: pv_rows<5>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
-        case 4: pv_rows<4>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
-        case 3: pv_rows<3>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
-        case 2: pv_rows<2>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
-        default: pv_rows<1>(pr, ldp, vr, v_st, n, ar, orow, ldo, dv); break;
-      }
-    }
-  }
+  pv_in_slices<kRowsPerBlock>(p, ldp, v, v_st, vis, alpha, o, ldo, nr, dv,
+                   [](size_t rows, const float* pr, size_t ldp_, const float* vr, size_t v_st_, size_t n, const float* ar,
+                      float* orow, size_t ldo_, size_t dv_) {
+                     switch (rows) {
+                       case 6: pv_rows<6>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                       case 5: pv_rows<5>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                       case 4: pv_rows<4>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                       case 3: pv_rows<3>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                       case 2: pv_rows<2>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                       default: pv_rows<1>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                     }
+                   });
 }
 
 }  // namespace attn
