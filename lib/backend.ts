@@ -14,6 +14,7 @@ import type { MatmulPlan } from './validate';
 import type { RopePlan } from './validate-llama-ops';
 import type { AttentionPlan, ViewStrides } from './validate-attention';
 import type { BackendInfo, BackendName } from './types';
+import type { DecoderModel, DecoderSpec } from './models/decoder-spec';
 
 /** What an async attention computes: y, and qkOut when the plan has a qkMode. */
 export interface AttentionOutputs {
@@ -64,16 +65,8 @@ export interface Backend {
   createKVCache(config: KVCacheConfig): KVStore;
   /** A layer over weights that no caller can detach (the facade's pinned copies). */
   createMha(plan: MhaPlan, weights: MhaWeightArrays): MhaKernel;
-
-  // --- model building blocks (lib/models/): per-row ops on (rows, width) row-major arrays ---
-  /** out[r] = wte[tokens[r]] + (wpe ? wpe[positions[r]] : 0). */
-  embed(wte: Float32Array, wpe: Float32Array | null, width: number, tokens: ArrayLike<number>, positions: ArrayLike<number>, out: Float32Array): void;
-  /** out = (x - mean) / sqrt(var + eps) * gamma + beta per row (biased variance, as torch). */
-  layerNorm(x: Float32Array, rows: number, width: number, gamma: Float32Array, beta: Float32Array, eps: number, out: Float32Array): void;
-  /** x = gelu_tanh(x) in place (GPT-2's "gelu_new"). */
-  geluTanh(x: Float32Array): void;
-  /** x += y (the residual connection). */
-  addInPlace(x: Float32Array, y: Float32Array): void;
+  /** A decoder-only model over the spec's arrays (lib/models/decoder-spec.ts): one call per step. */
+  createDecoder(spec: DecoderSpec): DecoderModel;
 
   // --- Llama-family ops (lib/llama-ops.ts); out never overlaps an input ---
   /** out = x / sqrt(mean(x^2) + eps) * weight per row (HF LlamaRMSNorm). */

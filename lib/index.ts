@@ -18,8 +18,9 @@ export { SafetensorsFile, writeSafetensors, ModelFileError } from './gpt/safeten
 export type { TensorEntry, SaveDtype } from './gpt/safetensors';
 export { GPT } from './gpt/model';
 export { GPTDecoder } from './gpt/decoder';
-export type { RandomOptions, SaveOptions } from './gpt/model';
-export type { GenerateOptions, GenerateTextOptions, GenerationConfig, Prompt } from './models/generate';
+export type { LoadOptions, RandomOptions, SaveOptions } from './gpt/model';
+export type { GenerateAsyncOptions, GenerateOptions, GenerateTextOptions, GenerationConfig, Prompt } from './models/generate';
+export type { WeightDtype } from './models/decoder-spec';
 export type { TextTokenizer } from './models/tokenizer';
 export type { GPTConfig } from './gpt/config';
 export { Llama } from './llama/model';

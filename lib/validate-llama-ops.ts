@@ -129,15 +129,23 @@ export function validateRope(x: unknown, positions: unknown, opts: unknown): { x
   if (rotaryDim % 2 !== 0) {
     throw rangeError('opts.rotaryDim', `an even rotary dim (the default is the head dim, the last dim of x, which is odd: ${D})`, 'undefined');
   }
-  const adjust = o.scaling === undefined || o.scaling === null ? null : llama3Scaling(o.scaling);
-  // 1 / theta^(2i / rotaryDim) in float64, then rounded to float32 (the dtype of HF's inv_freq).
+  const invFreq = inverseFrequencies(theta, rotaryDim, o.scaling);
+  return { x: tx, positions: pos, plan: { B, S, H, D, rotaryDim, invFreq, sharedPositions: pos.length !== B * S } };
+}
+
+/**
+ * The rotary inverse frequencies 1 / theta^(2i / rotaryDim) in float64, llama3-adjusted when
+ * `scaling` is given (checked as opts.scaling), then rounded to float32 (the dtype of HF's inv_freq).
+ */
+export function inverseFrequencies(theta: number, rotaryDim: number, scaling: unknown): Float32Array {
+  const adjust = scaling === undefined || scaling === null ? null : llama3Scaling(scaling);
   const half = rotaryDim / 2;
   const invFreq = new Float32Array(half);
   for (let i = 0; i < half; i++) {
     const f = 1 / Math.pow(theta, (2 * i) / rotaryDim);
     invFreq[i] = adjust ? adjust(f) : f;
   }
-  return { x: tx, positions: pos, plan: { B, S, H, D, rotaryDim, invFreq, sharedPositions: pos.length !== B * S } };
+  return invFreq;
 }
 
 /** silu's x: a Tensor, or a Float32Array as 1-D. */

@@ -293,45 +293,26 @@ forEachBackend('GPT', (backend) => {
     expect(m.generate([4, 4], { maxNewTokens: 5 })).toEqual(expected);
   });
 
-  // README "Memory ownership": GPT holds no second copy of its weights beyond the documented ones
-  // (c_attn split into q, k, v; attn.c_proj in SharedArrayBuffer-backed memory, as every attention
-  // layer's weights; wte transposed for the LM head).
-  const ownTensors = (m: InstanceType<typeof api.GPT>) => [...m.namedWeights()].filter(([name]) => !name.includes('attn.c_attn.'));
-  const shared = (data: Float32Array) => {
-    const out = new Float32Array(new SharedArrayBuffer(data.byteLength));
-    out.set(data);
-    return out;
-  };
-
-  it('namedWeights() returns the arrays fromWeights was given (c_attn excepted): used in place, not copied', () => {
-    // attn.c_proj given in SharedArrayBuffer-backed memory is used in place too; any other is pinned once.
-    const given = new Map([...model().namedWeights()].map(([name, t]) =>
-      [name, { data: name.includes('attn.c_proj.') ? shared(t.data) : Float32Array.from(t.data), dims: t.dims }]));
-    const m = api.GPT.fromWeights(CONFIG, given);
-    const own = ownTensors(m);
-    expect(own.length).toBe(2 + 2 + CONFIG.n_layer * 10);
-    for (const [name, t] of own) expect(t.data, name).toBe(given.get(name)!.data);
-    const plain = api.GPT.fromWeights(CONFIG, new Map([...given].map(([name, t]) => [name, { data: Float32Array.from(t.data), dims: t.dims }])));
-    for (const [name, t] of ownTensors(plain)) if (name.includes('attn.c_proj.')) expect(t.data.buffer, name).toBeInstanceOf(SharedArrayBuffer);
+  // README "Memory ownership": a model holds each weight once, in its dtype, in arrays of its own.
+  it.each(['F32', 'F16', 'BF16'] as const)('holds each weight once in %s (weightBytes = matrices in the dtype + float32 vectors) and keeps none of the caller\'s arrays', (dtype) => {
+    const given = new Map([...model().namedWeights()].map(([name, t]) => [name, { data: Float32Array.from(t.data), dims: t.dims }]));
+    const m = api.GPT.fromWeights(CONFIG, given, { dtype });
+    const bytes = [...given.values()].reduce((n, t) => n + t.data.length * (t.dims.length === 2 ? (dtype === 'F32' ? 4 : 2) : 4), 0);
+    expect(m.weightBytes).toBe(bytes);
+    const before = m.forward(TOKENS).data;
+    for (const t of given.values()) t.data.fill(0.375);
+    expect(m.forward(TOKENS).data).toEqual(before);
   });
 
-  /** Names of the tensors whose namedWeights() array the model does not compute with (a copy is used instead). */
-  function tensorsNotUsed(m: InstanceType<typeof api.GPT>, skip: (name: string) => boolean): string[] {
-    const before = m.forward(TOKENS).data, unused: string[] = [];
-    for (const [name, t] of ownTensors(m)) {
-      if (skip(name)) continue;
-      const saved = t.data.slice();
-      t.data.fill(0.375);
-      if (m.forward(TOKENS).data.every((x: number, i: number) => x === before[i])) unused.push(name);
-      t.data.set(saved);
-    }
-    expect(m.forward(TOKENS).data).toEqual(before);
-    return unused;
-  }
-
-  // Before the model pinned c_proj itself, the attention layer computed with a second copy of it.
-  it('namedWeights() arrays are the ones the model computes with: changing one changes the logits', () => {
-    expect(tensorsNotUsed(model(), () => false)).toEqual([]);
+  it('namedWeights() reads back what the model computes with: the same values, and every tensor changes the logits', () => {
+    const m = model(), weights = m.namedWeights(), before = m.forward(TOKENS).data;
+    expect(api.GPT.fromWeights(CONFIG, weights).forward(TOKENS).data).toEqual(before);
+    const unused = [...weights.keys()].filter((name) => {
+      const changed = new Map(weights);
+      changed.set(name, { data: new Float32Array(weights.get(name)!.data.length).fill(0.375), dims: weights.get(name)!.dims });
+      return api.GPT.fromWeights(CONFIG, changed).forward(TOKENS).data.every((x: number, i: number) => x === before[i]);
+    });
+    expect(unused).toEqual([]);
   });
 
   it('saves and loads F32 with identical logits', async () => {
@@ -351,8 +332,12 @@ forEachBackend('GPT', (backend) => {
     await m.save(folder, { dtype });
     const round = dtype === 'F16' ? (x: number) => st.f16BitsToF32(st.f32ToF16Bits(x)) : (x: number) => st.bf16BitsToF32(st.f32ToBf16Bits(x));
     const rounded = new Map([...m.namedWeights()].map(([name, t]) => [name, { data: t.data.map(round), dims: t.dims }]));
+    // Loaded in the file's precision by default, upcast on request: each the model built from the rounded weights.
     const loaded = await api.GPT.load(folder);
-    expect(loaded.forward(TOKENS).data).toEqual(api.GPT.fromWeights(CONFIG, rounded).forward(TOKENS).data);
+    expect(loaded.dtype).toBe(dtype);
+    expect(loaded.forward(TOKENS).data).toEqual(api.GPT.fromWeights(CONFIG, rounded, { dtype }).forward(TOKENS).data);
+    const upcast = await api.GPT.load(folder, { dtype: 'F32' });
+    expect(upcast.forward(TOKENS).data).toEqual(api.GPT.fromWeights(CONFIG, rounded).forward(TOKENS).data);
     // Two bytes a weight, plus the header.
     const params = [...m.namedWeights().values()].reduce((n, t) => n + t.data.length, 0);
     const { size } = await fsp.stat(path.join(folder, 'model.safetensors'));

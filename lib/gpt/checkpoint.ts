@@ -3,10 +3,12 @@
 // lib/models/checkpoint.ts with GPT-2's tensor names and shapes.
 import * as path from 'node:path';
 import type { Tensor } from '../types';
-import { readEosTokenId, readJson, readTensors, writeModelFolder } from '../models/checkpoint';
+import type { DecoderSpec, WeightDtype } from '../models/decoder-spec';
+import { readEosTokenId, readJson, readTensors, storedDtype, writeModelFolder } from '../models/checkpoint';
+import type { WeightLayout } from '../models/weight-layout';
 import { configJson, parseConfig, type GPTConfig } from './config';
 import type { SaveDtype } from './safetensors';
-import { expectedShapes, isIgnoredTensor } from './weights';
+import { expectedShapes, gptLayout, isIgnoredTensor } from './weights';
 
 const PREFIX = 'transformer.';
 
@@ -14,22 +16,29 @@ const PREFIX = 'transformer.';
  * Reads config.json, generation_config.json (optional) and model.safetensors (or its shards) from
  * `dir` (lib/models/checkpoint.ts). Tensor names may carry a `transformer.` prefix; the buffers
  * GPT-2 checkpoints carry but the model does not use are skipped.
- * @returns the checked config, the weights under their bare GPT-2 names, as float32, and the
- *   end-of-sequence ids
+ * Each tensor goes straight into the model's arrays (gptLayout), kept in `dtype`, by default the
+ * file's own precision (storedDtype).
+ * @returns the checked config, the model's layout and spec, and the end-of-sequence ids
  */
-export async function readCheckpoint(dir: string): Promise<{ config: GPTConfig; weights: Map<string, Tensor>; eosTokenId: number[] }> {
+export async function readCheckpoint(dir: string, dtype: WeightDtype | undefined):
+  Promise<{ config: GPTConfig; layout: WeightLayout; spec: DecoderSpec; eosTokenId: number[] }> {
   const configFile = path.join(dir, 'config.json');
   const json = await readJson(configFile);
   const config = parseConfig(json, configFile);
   const eosTokenId = await readEosTokenId(dir, json as Record<string, unknown>, config.vocab_size);
-  const weights = await readTensors(dir, {
+  let model: ReturnType<typeof gptLayout> | undefined;
+  await readTensors(dir, {
     shapes: expectedShapes(config),
     bareName: (name) => (name.startsWith(PREFIX) ? name.slice(PREFIX.length) : name),
     ignored: isIgnoredTensor,
     unexpected: `not a GPT-2 tensor for config.json's n_layer ${config.n_layer}`,
     sizes: `vocab_size ${config.vocab_size}, n_positions ${config.n_positions}, n_embd ${config.n_embd}`,
+  }, (dtypes) => {
+    const built = gptLayout(config, dtype ?? storedDtype(dtypes.values()));
+    model = built;
+    return (bare, tensor) => built.layout.put(bare, tensor);
   });
-  return { config, weights, eosTokenId };
+  return { config, ...model!, eosTokenId };
 }
 
 /** Writes config.json (with eos_token_id when `eosTokenId` is not empty) and model.safetensors into `dir`, creating it. */

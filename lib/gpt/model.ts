@@ -7,48 +7,48 @@
 // is its wo; GPT.save fuses them back. GPT-2 is one composition of the shared blocks of
 // lib/models/blocks.ts (Embedding, PreNormBlock of LayerNorm + attention + GeluMlp, LmHead), all on
 // the backend that was active when the model was built.
-import { current, type Backend } from '../backend';
+import { current } from '../backend';
 import { rangeError, typeError } from '../errors';
-import { MultiHeadAttention } from '../mha';
-import { Embedding, GeluMlp, LayerNorm, Linear, LmHead, PreNormBlock } from '../models/blocks';
 import { CausalLM, integerOption } from '../models/causal-lm';
 import { checkNamedWeights, saveDtype } from '../models/checkpoint';
-import { generate, generateText, type GenerateOptions, type GenerateTextOptions, type GenerationConfig, type Prompt } from '../models/generate';
+import type { WeightDtype } from '../models/decoder-spec';
+import {
+  generate, generateAsync, generateText, stream, type GenerateAsyncOptions, type GenerateOptions, type GenerateTextOptions, type GenerationConfig, type Prompt,
+} from '../models/generate';
 import { readTokenizer, type TextTokenizer } from '../models/tokenizer';
-import { transpose } from '../models/layout';
-import { pinned } from '../pinned';
+import type { WeightLayout } from '../models/weight-layout';
 import type { BackendName, Tensor } from '../types';
 import { checkOptions } from '../validate';
-import { validateAttention } from '../validate-attention';
 import { readCheckpoint, writeCheckpoint } from './checkpoint';
 import { parseConfig, type GPTConfig } from './config';
 import type { GPTDecoder } from './decoder';
 import type { SaveDtype } from './safetensors';
-import { expectedShapes, isIgnoredTensor, randomWeights } from './weights';
-
-/** One GPT-2 block: the shared pre-norm block plus the split q/k/v arrays that GPT.save fuses back. */
-interface Block {
-  block: PreNormBlock;
-  ln1: LayerNorm; ln2: LayerNorm; fc: Linear; proj: Linear;
-  wq: Float32Array; wk: Float32Array; wv: Float32Array; bq: Float32Array; bk: Float32Array; bv: Float32Array;
-  wo: Float32Array; bo: Float32Array;
-}
+import { expectedShapes, gptLayout, isIgnoredTensor, randomWeights } from './weights';
 
 export interface RandomOptions {
   /** Standard deviation of the weights (GPT-2: 0.02). Larger values give sharper attention. */
   std?: number;
+  /** The precision the model keeps its weight matrices in (rounded to nearest even). Default 'F32'. */
+  dtype?: WeightDtype;
+}
+
+export interface LoadOptions {
+  /**
+   * The precision the model keeps its weight matrices in. Default: the file's own (F16 and BF16
+   * files stay 16-bit, converted to float32 in the kernels' registers; anything else is F32).
+   */
+  dtype?: WeightDtype;
+}
+
+/** Checks a dtype option (undefined stays undefined). */
+export function dtypeOption(value: unknown, name: string): WeightDtype | undefined {
+  if (value === undefined || value === 'F32' || value === 'F16' || value === 'BF16') return value;
+  throw typeof value === 'string' ? rangeError(name, "'F32', 'F16' or 'BF16'", JSON.stringify(value)) : typeError(name, "'F32', 'F16' or 'BF16'", value);
 }
 
 export interface SaveOptions {
   /** How model.safetensors stores the weights. Default 'F32'. */
   dtype?: SaveDtype;
-}
-
-/** Columns [from, from + width) of a (rows, cols) matrix, backed by a SharedArrayBuffer so the attention layer uses it without copying. */
-function columns(data: Float32Array, rows: number, cols: number, from: number, width: number): Float32Array {
-  const out = new Float32Array(new SharedArrayBuffer(rows * width * 4));
-  for (let r = 0; r < rows; r++) out.set(data.subarray(r * cols + from, r * cols + from + width), r * width);
-  return out;
 }
 
 /**
@@ -73,64 +73,51 @@ export class GPT {
    * generateText; null when the folder had none or the model was not loaded from a folder.
    */
   readonly tokenizer: TextTokenizer | null;
-  private readonly ops: Backend;
-  private readonly lm: CausalLM;
-  private readonly lnf: LayerNorm;
-  private readonly blocks: Block[];
+  /** The precision of the weight matrices (norm gains and biases are float32). */
+  readonly dtype: WeightDtype;
 
-  private constructor(config: GPTConfig, weights: ReadonlyMap<string, Tensor>, eosTokenId: readonly number[] = [],
+  /**
+   * Bytes of the weights this model holds: every matrix in `dtype`, norm weights and biases in
+   * float32, each tensor once (the backends compute on these arrays in place; a tied head is the
+   * embedding itself).
+   */
+  get weightBytes(): number {
+    return this.layout.bytes;
+  }
+  private readonly lm: CausalLM;
+  private readonly layout: WeightLayout;
+
+  private constructor(config: GPTConfig, model: ReturnType<typeof gptLayout>, eosTokenId: readonly number[] = [],
     tokenizer: TextTokenizer | null = null) {
     this.config = Object.freeze({ ...config });
     this.tokenizer = tokenizer;
     this.generationConfig = Object.freeze({ eosTokenId: Object.freeze([...eosTokenId]) });
     const ops = current();
-    this.ops = ops;
     this.backend = ops.name;
-    const E = config.n_embd, V = config.vocab_size, eps = config.layer_norm_epsilon;
-    const get = (name: string): Float32Array => (weights.get(name) as Tensor).data;
-    const wte = get('wte.weight');
-    const embedding = new Embedding(ops, wte, get('wpe.weight'), E);
-    this.lnf = new LayerNorm(ops, get('ln_f.weight'), get('ln_f.bias'), eps);
-    // The LM head is tied to wte; a transposed copy makes it a plain row-major matmul on either backend.
-    const head = new LmHead(this.lnf, new Linear(ops, transpose(wte, V, E), null, E, V));
-    this.blocks = [];
-    for (let i = 0; i < config.n_layer; i++) {
-      const p = (name: string): Float32Array => get(`h.${i}.${name}`);
-      const cAttn = p('attn.c_attn.weight'), cAttnB = p('attn.c_attn.bias');
-      const wq = columns(cAttn, E, 3 * E, 0, E), wk = columns(cAttn, E, 3 * E, E, E), wv = columns(cAttn, E, 3 * E, 2 * E, E);
-      // The attention layer reads its weights from SharedArrayBuffer-backed memory (the async-safety
-      // policy, lib/pinned.ts): pinned here, once, and kept as the model's own arrays, so the layer
-      // uses them without a second copy.
-      const bq = pinned(cAttnB.subarray(0, E)), bk = pinned(cAttnB.subarray(E, 2 * E)), bv = pinned(cAttnB.subarray(2 * E));
-      const wo = pinned(p('attn.c_proj.weight')), bo = pinned(p('attn.c_proj.bias'));
-      const t = (data: Float32Array, dims: number[]): Tensor => ({ data, dims });
-      const attn = new MultiHeadAttention({ numHeads: config.n_head, causal: true }, {
-        wq: t(wq, [E, E]), wk: t(wk, [E, E]), wv: t(wv, [E, E]), wo: t(wo, [E, E]),
-        bq: t(bq, [E]), bk: t(bk, [E]), bv: t(bv, [E]), bo: t(bo, [E]),
-      });
-      const ln1 = new LayerNorm(ops, p('ln_1.weight'), p('ln_1.bias'), eps);
-      const ln2 = new LayerNorm(ops, p('ln_2.weight'), p('ln_2.bias'), eps);
-      const fc = new Linear(ops, p('mlp.c_fc.weight'), p('mlp.c_fc.bias'), E, 4 * E);
-      const proj = new Linear(ops, p('mlp.c_proj.weight'), p('mlp.c_proj.bias'), 4 * E, E);
-      const block = new PreNormBlock(ops, ln1, attn, ln2, new GeluMlp(ops, fc, proj));
-      this.blocks.push({ block, ln1, ln2, fc, proj, wq, wk, wv, bq, bk, bv, wo, bo });
-    }
-    this.lm = new CausalLM(ops, embedding, this.blocks.map((b) => b.block), head, {
-      vocab: V, maxPositions: config.n_positions, maxPositionsKey: 'n_positions', width: E, numKVHeads: config.n_head, headDim: E / config.n_head,
-    });
+    this.dtype = model.spec.dtype;
+    this.layout = model.layout;
+    this.lm = new CausalLM(ops, model.spec, { vocab: config.vocab_size, maxPositions: config.n_positions, maxPositionsKey: 'n_positions' });
+  }
+
+  /** A model of `config` with `weights` (checked) placed in arrays of `dtype`. */
+  private static build(config: GPTConfig, weights: ReadonlyMap<string, Tensor>, dtype: WeightDtype): GPT {
+    const model = gptLayout(config, dtype);
+    for (const name of expectedShapes(config).keys()) model.layout.put(name, weights.get(name)!);
+    return new GPT(config, model);
   }
 
   /**
    * Builds a model from GPT-2-named tensors (no `transformer.` prefix), checking every shape
-   * against the config and every value for NaN/infinity. The arrays are used in place, except
-   * c_attn (split into q, k, v copies) and wte (a transposed copy serves the LM head).
+   * against the config and every value for NaN/infinity. They are copied into the model's own
+   * arrays ([out, in] matrices in opts.dtype, default 'F32'); the given ones are not kept.
    * @param config the hyperparameters (as in config.json)
    * @param weights tensor name -> Tensor, e.g. 'h.0.attn.c_attn.weight' -> [n_embd, 3*n_embd]
    */
-  static fromWeights(config: GPTConfig, weights: ReadonlyMap<string, Tensor> | Record<string, Tensor>): GPT {
+  static fromWeights(config: GPTConfig, weights: ReadonlyMap<string, Tensor> | Record<string, Tensor>, opts?: { dtype?: WeightDtype }): GPT {
     const checked = parseConfig(config);
-    const map = checkNamedWeights(weights, expectedShapes(checked), isIgnoredTensor, 'GPT-2');
-    return new GPT(checked, map);
+    const o = checkOptions(opts, 'opts', ['dtype']);
+    const dtype = dtypeOption(o.dtype, 'opts.dtype') ?? 'F32';
+    return GPT.build(checked, checkNamedWeights(weights, expectedShapes(checked), isIgnoredTensor, 'GPT-2'), dtype);
   }
 
   /**
@@ -142,10 +129,10 @@ export class GPT {
   static random(config: Omit<GPTConfig, 'layer_norm_epsilon'> & { layer_norm_epsilon?: number }, seed = 0, opts?: RandomOptions): GPT {
     const checked = parseConfig(config);
     integerOption(seed, 'seed', Number.MIN_SAFE_INTEGER);
-    const o = checkOptions(opts, 'opts', ['std']);
+    const o = checkOptions(opts, 'opts', ['std', 'dtype']);
     const std = o.std ?? 0.02;
     if (typeof std !== 'number' || !(std >= 0) || !Number.isFinite(std)) throw rangeError('opts.std', 'a finite number >= 0', String(std));
-    return new GPT(checked, randomWeights(checked, seed, std));
+    return GPT.build(checked, randomWeights(checked, seed, std), dtypeOption(o.dtype, 'opts.dtype') ?? 'F32');
   }
 
   /**
@@ -154,56 +141,25 @@ export class GPT {
    * config.json before any tensor data is read; a config.json whose model_type is not 'gpt2' is
    * refused by name. The eos_token_id of generation_config.json, else of config.json, becomes
    * generationConfig.eosTokenId; a tokenizer.json (and tokenizer_config.json) becomes the tokenizer.
+   * Each tensor is read straight into the model's arrays, in the file's precision unless
+   * opts.dtype says otherwise (LoadOptions).
    * @param dir the folder
    */
-  static async load(dir: string): Promise<GPT> {
+  static async load(dir: string, opts?: LoadOptions): Promise<GPT> {
     if (typeof dir !== 'string' || dir.length === 0) throw typeError('dir', 'a non-empty folder path', dir);
-    const { config, weights, eosTokenId } = await readCheckpoint(dir);
-    return new GPT(config, weights, eosTokenId, await readTokenizer(dir));
+    const o = checkOptions(opts, 'opts', ['dtype']);
+    const { config, eosTokenId, ...model } = await readCheckpoint(dir, dtypeOption(o.dtype, 'opts.dtype'));
+    return new GPT(config, model, eosTokenId, await readTokenizer(dir));
   }
 
   /**
-   * The weights under their GPT-2 names (c_attn fused again), in checkpoint order. The arrays are
-   * the model's own except c_attn's; do not modify them.
+   * The weights under their GPT-2 names and layout, as float32, in checkpoint order: the weight
+   * matrices are copies (transposed back to Conv1D's [in, out]), the norm gains and biases the
+   * model's own arrays (do not modify them).
    */
   namedWeights(): Map<string, Tensor> {
-    const E = this.config.n_embd;
     const out = new Map<string, Tensor>();
-    for (const [name, dims] of expectedShapes(this.config)) {
-      const match = /^h\.(\d+)\.(.+)$/.exec(name);
-      let data: Float32Array;
-      if (!match) {
-        const e = this.lm.embedding;
-        data = name === 'wte.weight' ? e.tokens : name === 'wpe.weight' ? e.positions! : name === 'ln_f.weight' ? this.lnf.gamma : this.lnf.beta;
-      } else {
-        const b = this.blocks[Number(match[1])];
-        switch (match[2]) {
-          case 'attn.c_attn.weight':
-            data = new Float32Array(E * 3 * E);
-            for (let r = 0; r < E; r++) {
-              data.set(b.wq.subarray(r * E, r * E + E), r * 3 * E);
-              data.set(b.wk.subarray(r * E, r * E + E), r * 3 * E + E);
-              data.set(b.wv.subarray(r * E, r * E + E), r * 3 * E + 2 * E);
-            }
-            break;
-          case 'attn.c_attn.bias':
-            data = new Float32Array(3 * E);
-            data.set(b.bq, 0);
-            data.set(b.bk, E);
-            data.set(b.bv, 2 * E);
-            break;
-          default: {
-            const fields: Record<string, Float32Array> = {
-              'ln_1.weight': b.ln1.gamma, 'ln_1.bias': b.ln1.beta, 'ln_2.weight': b.ln2.gamma, 'ln_2.bias': b.ln2.beta,
-              'attn.c_proj.weight': b.wo, 'attn.c_proj.bias': b.bo, 'mlp.c_fc.weight': b.fc.weight, 'mlp.c_fc.bias': b.fc.bias!,
-              'mlp.c_proj.weight': b.proj.weight, 'mlp.c_proj.bias': b.proj.bias!,
-            };
-            data = fields[match[2]];
-          }
-        }
-      }
-      out.set(name, { data, dims });
-    }
+    for (const name of expectedShapes(this.config).keys()) out.set(name, this.layout.get(name));
     return out;
   }
 
@@ -243,21 +199,8 @@ export class GPT {
     const layer = integerOption(o.layer, 'opts.layer', 0), head = integerOption(o.head, 'opts.head', 0);
     if (layer >= this.config.n_layer) throw rangeError('opts.layer', `an integer in [0, ${this.config.n_layer})`, String(layer));
     if (head >= this.config.n_head) throw rangeError('opts.head', `an integer in [0, ${this.config.n_head})`, String(head));
-    const E = this.config.n_embd;
-    const x = this.lm.embedding.forward(tokens, 1, S, 0);
-    this.lm.run(x, 1, S, null, null, layer);
-    const b = this.blocks[layer];
-    const h = new Float32Array(S * E);
-    b.ln1.forward(x, S, h);
-    const project = (w: Float32Array, bias: Float32Array) => new Linear(this.ops, w, bias, E, E).forward(h, S);
-    const q = project(b.wq, b.bq), k = project(b.wk, b.bk), v = project(b.wv, b.bv);
-    const H = this.config.n_head, dims = [1, S, E];
-    const { plan } = validateAttention({ data: q, dims }, { data: k, dims }, { data: v, dims },
-      { isCausal: true, qNumHeads: H, kvNumHeads: H, qkMatmulOutputMode: 3 });
-    const probabilities = new Float32Array(H * S * S);
-    this.ops.attention(plan, q, k, v, new Float32Array(S * E), probabilities);
-    const weights = probabilities.slice(head * S * S, (head + 1) * S * S);
-    return { data: weights, dims: [S, S] };
+    const probabilities = this.lm.attentionProbabilities(tokens, layer);
+    return { data: probabilities.slice(head * S * S, (head + 1) * S * S), dims: [S, S] };
   }
 
   /**
@@ -296,5 +239,30 @@ export class GPT {
    */
   generateText(prompt: string, opts: GenerateTextOptions): string {
     return generateText(this.lm, this.generationConfig, this.tokenizer, prompt, opts);
+  }
+
+  /**
+   * generate off the event loop: each step (the whole forward pass of the batch) runs on the libuv
+   * pool with the native backend, so a server keeps serving while it generates. Same options and
+   * result as generate, plus opts.signal: aborting stops before the next step and rejects with the
+   * signal's reason; the model stays usable. Any number of calls may run at once on one model.
+   * @example const ids = await model.generateAsync([464, 3290], { maxNewTokens: 20, signal: AbortSignal.timeout(5000) });
+   */
+  generateAsync(prompt: Prompt, opts: GenerateAsyncOptions): Promise<Int32Array>;
+  generateAsync(prompts: readonly Prompt[], opts: GenerateAsyncOptions): Promise<Int32Array[]>;
+  generateAsync(input: Prompt | readonly Prompt[], opts: GenerateAsyncOptions): Promise<Int32Array | Int32Array[]> {
+    return generateAsync(this.lm, this.generationConfig, input, opts);
+  }
+
+  /**
+   * Streams one prompt's new tokens as they are generated, each step on the libuv pool (as
+   * generateAsync, opts.signal included): token ids for token ids, text pieces for a string prompt
+   * (with the model's tokenizer). Breaking out of the loop frees the caches.
+   * @example for await (const piece of model.stream('Once upon a time', { maxNewTokens: 40 })) process.stdout.write(piece);
+   */
+  stream(prompt: Prompt, opts: GenerateAsyncOptions): AsyncGenerator<number, void, undefined>;
+  stream(prompt: string, opts: GenerateAsyncOptions): AsyncGenerator<string, void, undefined>;
+  stream(prompt: Prompt | string, opts: GenerateAsyncOptions): AsyncGenerator<number | string, void, undefined> {
+    return stream(this.lm, this.generationConfig, this.tokenizer, prompt, opts);
   }
 }

@@ -24,6 +24,13 @@ const DTYPE_BYTES: Record<string, number> = {
 
 /** The dtypes that convert to float32 on read. */
 export type FloatDtype = 'F32' | 'F16' | 'BF16' | 'F64';
+/** A tensor in the precision it is stored in: Uint16Array bits for F16 and BF16. */
+export interface StoredTensor {
+  readonly data: Float32Array | Uint16Array;
+  readonly dtype: SaveDtype;
+  readonly dims: readonly number[];
+}
+
 /** The dtypes the writer stores. */
 export type SaveDtype = 'F32' | 'F16' | 'BF16';
 
@@ -82,7 +89,8 @@ export function f32ToF16Bits(x: number): number {
 let f16Table: Float32Array | null = null;
 
 /** Every binary16 value as float32, indexed by bit pattern (256 KiB, built on first use). */
-function f16ToF32Table(): Float32Array {
+/** Every binary16 pattern's float32 value. */
+export function f16ToF32Table(): Float32Array {
   if (f16Table) return f16Table;
   const table = new Float32Array(65536);
   for (let h = 0; h < 65536; h++) {
@@ -261,6 +269,22 @@ export class SafetensorsFile {
         throw new ModelFileError(`${this.file}: tensor ${name} has dtype ${entry.dtype}; expected F32, F16, BF16 or F64`);
     }
     return { data, dims: entry.shape };
+  }
+
+  /**
+   * Reads one tensor in its own precision: F16 and BF16 as a Uint16Array of the bits, F32 as
+   * float32, F64 converted to float32.
+   */
+  async readStored(name: string): Promise<StoredTensor> {
+    const entry = this.tensors.get(name);
+    if (entry?.dtype === 'F16' || entry?.dtype === 'BF16') {
+      if (!this.handle) throw new ModelFileError(`${this.file}: the file is closed`);
+      const halves = new Uint16Array((entry.end - entry.begin) / 2);
+      await readExactly(this.handle, new Uint8Array(halves.buffer), entry.begin, this.file, `tensor ${name}`);
+      return { data: halves, dtype: entry.dtype, dims: entry.shape };
+    }
+    const tensor = await this.read(name);
+    return { data: tensor.data, dtype: 'F32', dims: tensor.dims };
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,8 @@
 // GPT-2's tensor names and the shapes config.json implies for them, and random initialisation.
 // Shared by GPT.load (checked against the file header before any data is read), GPT.fromWeights
 // and GPT.save, so the three agree on one list.
+import type { DecoderLayerSpec, DecoderSpec, WeightDtype } from '../models/decoder-spec';
+import { WeightLayout } from '../models/weight-layout';
 import type { Tensor } from '../types';
 import type { GPTConfig } from './config';
 import { seededRandom } from '../random';
@@ -55,4 +57,41 @@ export function randomWeights(config: GPTConfig, seed: number, std: number): Map
     weights.set(name, { data, dims });
   }
   return weights;
+}
+
+/**
+ * GPT-2 as a decoder spec (lib/models/decoder-spec.ts), its arrays allocated in `dtype` and every
+ * checkpoint tensor placed in them: the Conv1D weights ([in, out]) transposed into [out, in]
+ * matrices, c_attn's columns becoming the qkv matrix's rows; the head tied to wte.
+ */
+export function gptLayout(config: GPTConfig, dtype: WeightDtype): { layout: WeightLayout; spec: DecoderSpec } {
+  const { vocab_size: V, n_positions: P, n_embd: E, n_layer: L, n_head: H } = config;
+  const layout = new WeightLayout(dtype);
+  const shapes = expectedShapes(config);
+  const matrix = (name: string, rows: number, cols: number, transpose: boolean) => {
+    const m = layout.matrix(rows, cols);
+    layout.place(name, shapes.get(name)!, m, 0, transpose);
+    return m;
+  };
+  const vector = (name: string) => {
+    const v = layout.vector(shapes.get(name)!.reduce((p, d) => p * d, 1));
+    layout.place(name, shapes.get(name)!, v);
+    return v;
+  };
+  const norm = (prefix: string) => ({ weight: vector(`${prefix}.weight`), bias: vector(`${prefix}.bias`) });
+  const tokens = matrix('wte.weight', V, E, false), positions = matrix('wpe.weight', P, E, false);
+  const layers: DecoderLayerSpec[] = [];
+  for (let i = 0; i < L; i++) {
+    const h = `h.${i}.`;
+    const linear = (name: string, out: number, inF: number) => ({ w: matrix(`${h}${name}.weight`, out, inF, true), bias: vector(`${h}${name}.bias`) });
+    layers.push({
+      norm1: norm(`${h}ln_1`), qkv: linear('attn.c_attn', 3 * E, E), o: linear('attn.c_proj', E, E),
+      norm2: norm(`${h}ln_2`), up: linear('mlp.c_fc', 4 * E, E), down: linear('mlp.c_proj', E, 4 * E),
+    });
+  }
+  const spec: DecoderSpec = {
+    vocab: V, width: E, numHeads: H, numKVHeads: H, headDim: E / H, ffn: 4 * E, norm: 'layer', eps: config.layer_norm_epsilon,
+    mlp: 'gelu', scale: 1 / Math.sqrt(E / H), window: 0, dtype, tokens, positions, rope: null, layers, finalNorm: norm('ln_f'), head: null,
+  };
+  return { layout, spec };
 }

@@ -1,11 +1,11 @@
 // The pure-JS backend: every op, float32 storage, readable kernels.
 import type { Backend } from '../backend';
 import { attention, concatPresent } from './attention';
+import { createDecoder } from './decoder';
 import { JsKVStore } from './kv-cache';
 import { dot, matmul } from './matmul';
 import { mhaForward } from './mha';
 import { rmsNorm, rope, silu, swiglu } from './llama-ops';
-import { addInPlace, embed, geluTanh, layerNorm } from './ops';
 
 const outputSize = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
@@ -35,10 +35,7 @@ export const jsBackend: Backend = {
       },
     };
   },
-  embed,
-  layerNorm,
-  geluTanh,
-  addInPlace,
+  createDecoder,
   rmsNorm,
   rope,
   silu,

@@ -2,7 +2,11 @@
 // config implies for them, and random initialisation. Shared by Llama.load (checked against the
 // file headers before any data is read), Llama.fromWeights and Llama.save, so the three agree on
 // one list.
+import type { DecoderLayerSpec, DecoderSpec, Matrix, WeightDtype } from '../models/decoder-spec';
+import { WeightLayout } from '../models/weight-layout';
+import { pinned } from '../pinned';
 import { seededRandom } from '../random';
+import { inverseFrequencies } from '../validate-llama-ops';
 import type { Tensor } from '../types';
 import { biases, type ResolvedLlamaConfig } from './config';
 
@@ -55,4 +59,58 @@ export function randomLlamaWeights(config: ResolvedLlamaConfig, seed: number, st
     weights.set(name, { data, dims });
   }
   return weights;
+}
+
+/**
+ * A Llama-family model as a decoder spec (lib/models/decoder-spec.ts), its arrays allocated in
+ * `dtype` and every checkpoint tensor placed in them ([out, in] already): q, k and v stacked into
+ * one qkv matrix (and their biases into one vector), gate and up into one; the head tied to the
+ * embedding unless the config unties it.
+ */
+export function llamaLayout(config: ResolvedLlamaConfig, dtype: WeightDtype): { layout: WeightLayout; spec: DecoderSpec } {
+  const { vocab_size: V, hidden_size: E, intermediate_size: I, num_attention_heads: Hq, num_key_value_heads: Hkv, head_dim: D } = config;
+  const bias = biases(config), shapes = llamaShapes(config), layout = new WeightLayout(dtype);
+  const place = (name: string, into: Matrix | Float32Array, row = 0) => layout.place(name, shapes.get(name)!, into, row);
+  const matrix = (name: string, rows: number, cols: number) => {
+    const m = layout.matrix(rows, cols);
+    place(name, m);
+    return m;
+  };
+  const vector = (name: string, n: number) => {
+    const v = layout.vector(n);
+    place(name, v);
+    return v;
+  };
+  /** Tensors `names` (with their biases when `withBias`) stacked by rows into one linear of `cols` inputs. */
+  const stacked = (names: readonly [string, number][], cols: number, withBias: boolean) => {
+    const rows = names.reduce((n, [, r]) => n + r, 0), w = layout.matrix(rows, cols), b = withBias ? layout.vector(rows) : null;
+    let row = 0;
+    for (const [name, r] of names) {
+      place(`${name}.weight`, w, row);
+      if (b) place(`${name}.bias`, b, row);
+      row += r;
+    }
+    return { w, bias: b };
+  };
+  const tokens = matrix('model.embed_tokens.weight', V, E);
+  const layers: DecoderLayerSpec[] = [];
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const p = `model.layers.${i}.`;
+    layers.push({
+      norm1: { weight: vector(`${p}input_layernorm.weight`, E), bias: null },
+      qkv: stacked([[`${p}self_attn.q_proj`, Hq * D], [`${p}self_attn.k_proj`, Hkv * D], [`${p}self_attn.v_proj`, Hkv * D]], E, bias.qkv),
+      o: stacked([[`${p}self_attn.o_proj`, E]], Hq * D, bias.o),
+      norm2: { weight: vector(`${p}post_attention_layernorm.weight`, E), bias: null },
+      up: stacked([[`${p}mlp.gate_proj`, I], [`${p}mlp.up_proj`, I]], E, bias.mlp),
+      down: stacked([[`${p}mlp.down_proj`, E]], I, bias.mlp),
+    });
+  }
+  const spec: DecoderSpec = {
+    vocab: V, width: E, numHeads: Hq, numKVHeads: Hkv, headDim: D, ffn: I, norm: 'rms', eps: config.rms_norm_eps, mlp: 'swiglu',
+    scale: 1 / Math.sqrt(D), window: config.sliding_window ?? 0, dtype, tokens, positions: null,
+    rope: { rotaryDim: D, invFreq: pinned(inverseFrequencies(config.rope_theta, D, config.rope_scaling)) },
+    layers, finalNorm: { weight: vector('model.norm.weight', E), bias: null },
+    head: config.tie_word_embeddings ? null : matrix('lm_head.weight', V, E),
+  };
+  return { layout, spec };
 }

@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { formatDims, rangeError, shapeError } from '../errors';
 import { parseTokenIds } from '../gpt/config';
-import { ModelFileError, SafetensorsFile, writeSafetensors, type SaveDtype } from '../gpt/safetensors';
+import { ModelFileError, SafetensorsFile, writeSafetensors, type SaveDtype, type StoredTensor } from '../gpt/safetensors';
 import { firstNonFinite } from '../gpt/weights';
 import type { Tensor } from '../types';
 import { checkTensor } from '../validate';
@@ -86,11 +86,28 @@ async function openWeights(dir: string): Promise<SafetensorsFile[]> {
   return files;
 }
 
+/** Index of the first 16-bit pattern that is NaN or infinite in `dtype`, or -1. */
+function firstNonFiniteBits(data: Uint16Array, dtype: 'F16' | 'BF16'): number {
+  const exponent = dtype === 'F16' ? 0x7c00 : 0x7f80;
+  for (let i = 0; i < data.length; i++) if ((data[i] & exponent) === exponent) return i;
+  return -1;
+}
+
+/** The precision a model keeps a folder's weights in by default: F16 or BF16 when every tensor is, else F32. */
+export function storedDtype(dtypes: Iterable<string>): SaveDtype {
+  const set = new Set(dtypes);
+  return set.size === 1 && (set.has('F16') || set.has('BF16')) ? ([...set][0] as SaveDtype) : 'F32';
+}
+
 /**
- * Reads the weights of `dir` as float32, under their bare names, after checking every name, dtype
- * and shape against `spec` (F32, F16, BF16 or F64 tensors).
+ * Reads the weights of `dir` after checking every name, dtype and shape against `spec` (F32, F16,
+ * BF16 or F64 tensors). `sink` gets the stored dtype of every tensor the model needs (by bare
+ * name) and returns where each goes; each tensor is then read in its own precision (16-bit ones as
+ * their bits), checked for NaN and infinity, and handed over, one at a time, so reading a model
+ * holds one tensor besides it.
  */
-export async function readTensors(dir: string, spec: TensorSpec): Promise<Map<string, Tensor>> {
+export async function readTensors(dir: string, spec: TensorSpec,
+  sink: (dtypes: ReadonlyMap<string, string>) => (bare: string, tensor: StoredTensor) => void): Promise<void> {
   const files = await openWeights(dir);
   try {
     const stored = new Map<string, { st: SafetensorsFile; name: string }>();
@@ -104,6 +121,7 @@ export async function readTensors(dir: string, spec: TensorSpec): Promise<Map<st
         stored.set(bare, { st, name });
       }
     }
+    const dtypes = new Map<string, string>();
     for (const [bare, dims] of spec.shapes) {
       const where = stored.get(bare);
       if (where === undefined) {
@@ -117,15 +135,18 @@ export async function readTensors(dir: string, spec: TensorSpec): Promise<Map<st
         throw new ModelFileError(`${where.st.file}: tensor ${where.name} has shape ${formatDims(entry.shape)}, but config.json ` +
           `(${spec.sizes}) needs ${formatDims(dims)}`);
       }
+      dtypes.set(bare, entry.dtype);
     }
-    const weights = new Map<string, Tensor>();
+    const put = sink(dtypes);
     for (const [bare, { st, name }] of stored) {
-      const tensor = await st.read(name);
-      const bad = firstNonFinite(tensor.data);
-      if (bad >= 0) throw new ModelFileError(`${st.file}: tensor ${name} holds ${tensor.data[bad]} at index ${bad}`);
-      weights.set(bare, tensor);
+      const tensor = await st.readStored(name);
+      const bad = tensor.data instanceof Uint16Array ? firstNonFiniteBits(tensor.data, tensor.dtype as 'F16' | 'BF16') : firstNonFinite(tensor.data);
+      if (bad >= 0) {
+        const value = tensor.data instanceof Uint16Array ? `the ${tensor.dtype} bits 0x${tensor.data[bad].toString(16)}` : tensor.data[bad];
+        throw new ModelFileError(`${st.file}: tensor ${name} holds ${value} at index ${bad}`);
+      }
+      put(bare, tensor);
     }
-    return weights;
   } finally {
     await Promise.all(files.map((f) => f.close()));
   }

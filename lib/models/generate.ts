@@ -8,7 +8,7 @@ import { checkTokens } from '../gpt/decoder';
 import { parseTokenIds } from '../gpt/config';
 import { seededRandom } from '../random';
 import { checkOptions } from '../validate';
-import { integerOption, type CausalLM } from './causal-lm';
+import { integerOption, type BatchDecoder, type CausalLM } from './causal-lm';
 import { noTokenizerError, type TextTokenizer } from './tokenizer';
 
 /**
@@ -156,35 +156,87 @@ class Row {
 }
 
 /**
- * Generates for every prompt at once: one batch decoder step per token for all rows. A finished
- * row stays in the batch (the cache has one shape) and is fed its own last token, whose logits
- * are ignored.
+ * Generation for every prompt at once: one batch decoder step per token for all rows. A finished
+ * row stays in the batch (the cache has one shape) and is fed its own last token, whose logits are
+ * ignored. The sync and async drivers below run the same steps.
  */
-function generateRows(lm: CausalLM, prompts: Int32Array[], plan: Plan, lengthName: string): Int32Array[] {
-  const { vocab: V, maxPositions, maxPositionsKey } = lm.shape;
-  const longest = Math.max(...prompts.map((p) => p.length));
-  if (longest + plan.count > maxPositions) {
-    throw rangeError('opts.maxNewTokens', `at most ${maxPositionsKey} - ${lengthName} (${maxPositions} - ${longest})`, String(plan.count));
+class Generation {
+  readonly rows: Row[];
+  readonly decoder: BatchDecoder | null;
+  /** The first step's tokens: every prompt left-padded to the longest. */
+  readonly first: Int32Array;
+  readonly longest: number;
+
+  constructor(lm: CausalLM, prompts: Int32Array[], plan: Plan, lengthName: string) {
+    const { vocab: V, maxPositions, maxPositionsKey } = lm.shape;
+    this.longest = Math.max(...prompts.map((p) => p.length));
+    if (this.longest + plan.count > maxPositions) {
+      throw rangeError('opts.maxNewTokens', `at most ${maxPositionsKey} - ${lengthName} (${maxPositions} - ${this.longest})`, String(plan.count));
+    }
+    this.rows = prompts.map((p, b) => new Row(p, plan, V, b));
+    this.first = new Int32Array(prompts.length * this.longest);
+    prompts.forEach((p, b) => this.first.set(p, (b + 1) * this.longest - p.length));
+    this.decoder = plan.count === 0 ? null : lm.batchDecoder(prompts.map((p) => p.length), this.longest + plan.count);
   }
-  const rows = prompts.map((p, b) => new Row(p, plan, V, b));
-  if (plan.count === 0) return rows.map((r) => r.result());
-  const B = prompts.length;
-  const first = new Int32Array(B * longest);
-  prompts.forEach((p, b) => first.set(p, (b + 1) * longest - p.length));
-  const decoder = lm.batchDecoder(prompts.map((p) => p.length), longest + plan.count);
+
+  /** Takes a step's logits; returns the next step's tokens, or null when every row is done. */
+  accept(logits: Float32Array, V: number): Int32Array | null {
+    this.rows.forEach((r, b) => {
+      if (!r.done) r.next(logits, b * V);
+    });
+    return this.rows.every((r) => r.done) ? null : Int32Array.from(this.rows, (r) => r.last);
+  }
+
+  results(): Int32Array[] {
+    return this.rows.map((r) => r.result());
+  }
+}
+
+function generateRows(lm: CausalLM, prompts: Int32Array[], plan: Plan, lengthName: string): Int32Array[] {
+  const g = new Generation(lm, prompts, plan, lengthName);
+  if (!g.decoder) return g.results();
   try {
-    let logits = decoder.step(first, longest);
+    let tokens: Int32Array | null = g.first, S = g.longest;
+    while ((tokens = g.accept(g.decoder.step(tokens, S), lm.shape.vocab))) S = 1;
+  } finally {
+    g.decoder.dispose();
+  }
+  return g.results();
+}
+
+/** Throws the signal's reason once it is aborted. */
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason;
+}
+
+/** generateRows with each step on the libuv pool (native backend), stopping at the next step after an abort. */
+async function generateRowsAsync(lm: CausalLM, prompts: Int32Array[], plan: Plan, lengthName: string, signal?: AbortSignal): Promise<Int32Array[]> {
+  checkAborted(signal);
+  const g = new Generation(lm, prompts, plan, lengthName);
+  if (!g.decoder) return g.results();
+  try {
+    let tokens: Int32Array | null = g.first, S = g.longest;
     for (;;) {
-      rows.forEach((r, b) => {
-        if (!r.done) r.next(logits, b * V);
-      });
-      if (rows.every((r) => r.done)) break;
-      logits = decoder.step(Int32Array.from(rows, (r) => r.last), 1);
+      const logits = await g.decoder.stepAsync(tokens, S);
+      checkAborted(signal);
+      if (!(tokens = g.accept(logits, lm.shape.vocab))) break;
+      S = 1;
     }
   } finally {
-    decoder.dispose();
+    g.decoder.dispose();
   }
-  return rows.map((r) => r.result());
+  return g.results();
+}
+
+/** The prompts of generate's input: an array of arrays is a batch; an array of numbers (or an Int32Array) is one prompt. */
+function promptsOf(input: unknown, V: number): { prompts: Int32Array[]; batch: boolean } {
+  if (Array.isArray(input) && input.length > 0 && typeof input[0] === 'object') {
+    return { prompts: (input as readonly unknown[]).map((p, b) => checkPrompt(p, V, `prompts[${b}]`)), batch: true };
+  }
+  if (Array.isArray(input) && input.length === 0) {
+    throw rangeError('prompt', 'at least one token (or, as a batch, at least one prompt)', 'an empty array');
+  }
+  return { prompts: [checkPrompt(input, V, 'prompt')], batch: false };
 }
 
 /**
@@ -197,16 +249,88 @@ export function generate(lm: CausalLM, defaults: GenerationConfig, prompt: Promp
 export function generate(lm: CausalLM, defaults: GenerationConfig, prompts: readonly Prompt[], opts: GenerateOptions): Int32Array[];
 export function generate(lm: CausalLM, defaults: GenerationConfig, input: Prompt | readonly Prompt[], opts: GenerateOptions): Int32Array | Int32Array[];
 export function generate(lm: CausalLM, defaults: GenerationConfig, input: Prompt | readonly Prompt[], opts: GenerateOptions): Int32Array | Int32Array[] {
-  const V = lm.shape.vocab;
-  // An array of arrays is a batch; an array of numbers (or an Int32Array) is one prompt.
-  if (Array.isArray(input) && input.length > 0 && typeof input[0] === 'object') {
-    const prompts = (input as readonly unknown[]).map((p, b) => checkPrompt(p, V, `prompts[${b}]`));
-    return generateRows(lm, prompts, checkGenerateOptions(opts, defaults, V), 'longest prompt length');
+  const V = lm.shape.vocab, { prompts, batch } = promptsOf(input, V);
+  const rows = generateRows(lm, prompts, checkGenerateOptions(opts, defaults, V), batch ? 'longest prompt length' : 'prompt length');
+  return batch ? rows : rows[0];
+}
+
+/** Options of the async forms: generate's, plus an AbortSignal. */
+export interface GenerateAsyncOptions extends GenerateOptions {
+  /**
+   * Aborting stops generation before its next step: the promise rejects (the stream throws) with
+   * the signal's reason, and the model stays usable.
+   */
+  signal?: AbortSignal;
+}
+
+function checkSignal(value: unknown): AbortSignal | undefined {
+  if (value === undefined || value instanceof AbortSignal) return value;
+  throw typeError('opts.signal', 'an AbortSignal', value);
+}
+
+/** The options of an async form: generate's checked, and the signal. */
+function checkAsyncOptions(opts: unknown, defaults: GenerationConfig, V: number): { plan: Plan; signal?: AbortSignal } {
+  if (opts === undefined || opts === null || typeof opts !== 'object') return { plan: checkGenerateOptions(opts, defaults, V) };
+  const { signal, ...rest } = opts as GenerateAsyncOptions;
+  return { plan: checkGenerateOptions(rest, defaults, V), signal: checkSignal(signal) };
+}
+
+/**
+ * generate off the event loop: the same result, each step (a whole forward pass of the batch) one
+ * job on the libuv pool with the native backend (the JS backend computes each step on the calling
+ * thread, yielding between steps). opts.signal aborts between steps.
+ */
+export async function generateAsync(lm: CausalLM, defaults: GenerationConfig, input: Prompt | readonly Prompt[],
+  opts: GenerateAsyncOptions): Promise<Int32Array | Int32Array[]> {
+  const V = lm.shape.vocab, { prompts, batch } = promptsOf(input, V);
+  const { plan, signal } = checkAsyncOptions(opts, defaults, V);
+  const rows = await generateRowsAsync(lm, prompts, plan, batch ? 'longest prompt length' : 'prompt length', signal);
+  return batch ? rows : rows[0];
+}
+
+/**
+ * The tokens of one prompt as they are generated, each step on the libuv pool (as generateAsync):
+ * token ids for a token prompt; for a string prompt (which needs the model's tokenizer) the text
+ * each token adds, decoded without special tokens (a piece may be empty while a multi-byte
+ * character is incomplete). Leaving the loop early (break) frees the caches.
+ */
+export async function* stream(lm: CausalLM, defaults: GenerationConfig, tokenizer: TextTokenizer | null, prompt: Prompt | string,
+  opts: GenerateAsyncOptions): AsyncGenerator<number | string, void, undefined> {
+  const V = lm.shape.vocab, text = typeof prompt === 'string';
+  if (text && tokenizer === null) throw noTokenizerError();
+  const ids = text ? Int32Array.from(tokenizer!.encode(prompt)) : checkPrompt(prompt, V, 'prompt');
+  if (ids.length === 0) throw rangeError('prompt', 'text the tokenizer encodes to at least one token', JSON.stringify(prompt));
+  const { plan, signal } = checkAsyncOptions(opts, defaults, V);
+  checkAborted(signal);
+  const g = new Generation(lm, [ids], plan, 'prompt length');
+  if (!g.decoder) return;
+  const row = g.rows[0];
+  let shown = '';
+  try {
+    let tokens: Int32Array | null = g.first, S = g.longest;
+    for (;;) {
+      const logits = await g.decoder.stepAsync(tokens, S);
+      checkAborted(signal);
+      tokens = g.accept(logits, V);
+      if (!text) {
+        yield row.last;
+      } else {
+        const all = tokenizer!.decode(row.out.subarray(0, row.n), { skipSpecialTokens: true });
+        // A token that ends inside a multi-byte character decodes to a replacement char for now.
+        const stable = all.endsWith('\uFFFD') ? shown : all;
+        yield stable.slice(shown.length);
+        shown = stable;
+      }
+      if (!tokens) break;
+      S = 1;
+    }
+    if (text) {
+      const all = tokenizer!.decode(row.out.subarray(0, row.n), { skipSpecialTokens: true });
+      if (all.length > shown.length) yield all.slice(shown.length);
+    }
+  } finally {
+    g.decoder.dispose();
   }
-  if (Array.isArray(input) && input.length === 0) {
-    throw rangeError('prompt', 'at least one token (or, as a batch, at least one prompt)', 'an empty array');
-  }
-  return generateRows(lm, [checkPrompt(input, V, 'prompt')], checkGenerateOptions(opts, defaults, V), 'prompt length')[0];
 }
 
 /** Options of generateText: generate's, plus stop sequences. */

@@ -1,5 +1,5 @@
-// Weight layouts: checkpoints store linear weights as [out, in] (Hugging Face's nn.Linear) or tie
-// the LM head to the token embedding; the blocks multiply by [in, out] row-major matrices.
+// Checkpoints store linear weights as [out, in] (Hugging Face's nn.Linear); the JS-composed blocks
+// (lib/models/blocks.ts, used by lib/mla.ts) multiply by [in, out] row-major matrices.
 
 /**
  * The (cols, rows) transpose of a (rows, cols) matrix, in 64 x 64 tiles so reads and writes both

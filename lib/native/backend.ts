@@ -1,8 +1,8 @@
 // The native backend: forwards validated plans to the addon, encoding parameter structs through
 // ./wire.ts. No math and no shape logic here.
 import type { Backend, KVStore } from '../backend';
-import { addInPlace, embed, geluTanh, layerNorm } from '../js/ops';
 import type { Binding, NativeKVCache } from './binding';
+import { createNativeDecoder } from './decoder';
 import { createWire } from './wire';
 
 export function createNativeBackend(binding: Binding): Backend {
@@ -30,12 +30,7 @@ export function createNativeBackend(binding: Binding): Backend {
           layer.forwardAsync(x, call.B, call.S, nativeCache(cache), call.mask?.data ?? null, wire.mask(call.mask), call.positionOffsets),
       };
     },
-    // The per-row model ops are O(rows * width), small next to the matmuls around them: until they
-    // have kernels, both backends run the same float32 loops (lib/js/ops.ts).
-    embed,
-    layerNorm,
-    geluTanh,
-    addInPlace,
+    createDecoder: (spec) => createNativeDecoder(binding, wire, spec),
     rmsNorm: (x, rows, width, weight, eps, out) => binding.rmsNorm(x, weight, out, rows, width, eps),
     rope: (plan, x, positions, out) =>
       binding.rope(x, positions, plan.invFreq, out, plan.B, plan.S, plan.H, plan.D, plan.rotaryDim),

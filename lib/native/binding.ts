@@ -10,6 +10,7 @@ export interface WireLayout {
   readonly mha: readonly string[];
   readonly mask: readonly string[];
   readonly present: readonly string[];
+  readonly decoder: readonly string[];
 }
 
 export interface NativeInfo {
@@ -45,6 +46,19 @@ export interface NativeMha {
   /** Computes into a y it creates (native/binding/pool_worker.h), resolved when done. */
   forwardAsync(x: Float32Array, B: number, S: number, cache: NativeKVCache | null, mask: Mask,
     maskStrides: Float64Array | null, positionOffsets: Int32Array | null): Promise<Float32Array>;
+}
+
+/** native/binding/decoder_binding.cc: a decoder-only model over weight arrays JS owns. */
+export type NativeDecoder = object;
+
+/** B sequences decoded together on a NativeDecoder: a KV cache per layer. */
+export interface NativeDecoderState {
+  readonly length: number;
+  step(tokens: Int32Array, S: number, logits: Float32Array, allPositions: boolean, probsLayer?: number, probs?: Float32Array): void;
+  /** The same on the libuv pool; logits must be SharedArrayBuffer-backed. */
+  stepAsync(tokens: Int32Array, S: number, logits: Float32Array, allPositions: boolean): Promise<void>;
+  truncate(n: number): void;
+  dispose(): void;
 }
 
 export interface Binding {
@@ -87,6 +101,14 @@ export interface Binding {
   MultiHeadAttention: new (params: Float64Array, wq: Float32Array, wk: Float32Array, wv: Float32Array,
     wo: Float32Array | null, bq: Float32Array | null, bk: Float32Array | null, bv: Float32Array | null,
     bo: Float32Array | null, invFreq: Float32Array | null) => NativeMha;
+
+  /**
+   * params is the `wire.decoder` struct; weights the arrays in the order decoder_binding.cc lists
+   * (null where absent), every one SharedArrayBuffer-backed.
+   */
+  Decoder: new (params: Float64Array, weights: ReadonlyArray<Float32Array | Uint16Array | null>) => NativeDecoder;
+  /** pad: B left-pad counts, or null. */
+  DecoderState: new (decoder: NativeDecoder, B: number, maxLen: number, pad: Int32Array | null) => NativeDecoderState;
 
   // Diagnostics (underscore: not re-exported by the package). Each bounds its own work.
   /** x <- exp(x - max) with the active kernel set; returns the sum. */

@@ -4,6 +4,7 @@
 // at load time (missing name) instead of shifting every index silently.
 import type { AttentionPlan, MaskView, ViewStrides } from '../validate-attention';
 import type { MhaPlan } from '../validate-layers';
+import type { DecoderSpec } from '../models/decoder-spec';
 import type { WireLayout } from './binding';
 
 type Fields<K extends string> = Readonly<Record<K, number>>;
@@ -26,6 +27,9 @@ const ATTENTION = ['B', 'Hq', 'Hkv', 'Sq', 'Skv', 'D', 'Dv', 'qSb', 'qSh', 'qSt'
 const MHA = ['dIn', 'dOut', 'numHeads', 'numKVHeads', 'headDim', 'causal', 'scale', 'rotaryDim'] as const;
 const MASK = ['maskSb', 'maskSh', 'maskSq', 'maskLen'] as const;
 const PRESENT = ['B', 'H', 'P', 'S', 'd', 'xSb', 'xSh', 'xSt'] as const;
+const DECODER = ['vocab', 'width', 'layers', 'numHeads', 'numKVHeads', 'headDim', 'ffn', 'maxPositions', 'norm', 'eps', 'mlp',
+  'rotaryDim', 'window', 'scale', 'dtype', 'tied'] as const;
+const DTYPE_CODES = { F32: 0, F16: 1, BF16: 2 } as const;
 
 export type AttentionField = (typeof ATTENTION)[number];
 
@@ -36,6 +40,7 @@ export interface Wire {
   mha(plan: MhaPlan): Float64Array;
   mask(mask: MaskView | null): Float64Array | null;
   present(plan: AttentionPlan, xView: ViewStrides, d: number): Float64Array;
+  decoder(spec: DecoderSpec): Float64Array;
   /** [batchDims, aBatchStrides, bBatchStrides] of a batched matmul, or undefined for one product. */
   matmulBatch(plan: { batchDims: readonly number[]; aBatchStrides: readonly number[]; bBatchStrides: readonly number[] }): Float64Array | undefined;
 }
@@ -45,6 +50,7 @@ export function createWire(layout: WireLayout): Wire {
   const L = indexOf(layout.mha, MHA, 'MultiHeadAttention');
   const M = indexOf(layout.mask, MASK, 'mask');
   const P = indexOf(layout.present, PRESENT, 'concatPresent');
+  const Dc = indexOf(layout.decoder ?? [], DECODER, 'Decoder');
   return {
     attentionFields: A,
     attention(plan) {
@@ -79,6 +85,16 @@ export function createWire(layout: WireLayout): Wire {
       const p = new Float64Array(PRESENT.length);
       p[P.B] = plan.B; p[P.H] = plan.Hkv; p[P.P] = plan.past; p[P.S] = plan.Skv; p[P.d] = d;
       p[P.xSb] = xView.sb; p[P.xSh] = xView.sh; p[P.xSt] = xView.st;
+      return p;
+    },
+    decoder(spec) {
+      const p = new Float64Array(DECODER.length);
+      p[Dc.vocab] = spec.vocab; p[Dc.width] = spec.width; p[Dc.layers] = spec.layers.length; p[Dc.numHeads] = spec.numHeads;
+      p[Dc.numKVHeads] = spec.numKVHeads; p[Dc.headDim] = spec.headDim; p[Dc.ffn] = spec.ffn;
+      p[Dc.maxPositions] = spec.positions ? spec.positions.rows : 0;
+      p[Dc.norm] = spec.norm === 'rms' ? 1 : 0; p[Dc.eps] = spec.eps; p[Dc.mlp] = spec.mlp === 'swiglu' ? 1 : 0;
+      p[Dc.rotaryDim] = spec.rope ? spec.rope.rotaryDim : 0; p[Dc.window] = spec.window; p[Dc.scale] = spec.scale;
+      p[Dc.dtype] = DTYPE_CODES[spec.dtype]; p[Dc.tied] = spec.head ? 0 : 1;
       return p;
     },
     matmulBatch(plan) {

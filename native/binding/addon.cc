@@ -66,6 +66,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   attn_binding::init_wire(env, exports);
   attn_binding::init_present(env, exports);
   attn_binding::init_llama_ops(env, exports);
+  attn_binding::init_decoder(env, exports);
   return exports;
 }
 

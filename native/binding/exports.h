@@ -13,5 +13,6 @@ void init_probe(Napi::Env env, Napi::Object exports);
 void init_wire(Napi::Env env, Napi::Object exports);
 void init_present(Napi::Env env, Napi::Object exports);
 void init_llama_ops(Napi::Env env, Napi::Object exports);
+void init_decoder(Napi::Env env, Napi::Object exports);
 
 }  // namespace attn_binding

@@ -22,11 +22,13 @@ void init_wire(Napi::Env env, Napi::Object exports) {
   static const char* const kMha[] = {ATTN_WIRE_MHA(ATTN_WIRE_NAME)};
   static const char* const kMask[] = {ATTN_WIRE_MASK(ATTN_WIRE_NAME)};
   static const char* const kPresent[] = {ATTN_WIRE_PRESENT(ATTN_WIRE_NAME)};
+  static const char* const kDecoder[] = {ATTN_WIRE_DECODER(ATTN_WIRE_NAME)};
   Napi::Object wire = Napi::Object::New(env);
   wire.Set("attention", names(env, kAttention, wire::attention::kCount));
   wire.Set("mha", names(env, kMha, wire::mha::kCount));
   wire.Set("mask", names(env, kMask, wire::mask::kCount));
   wire.Set("present", names(env, kPresent, wire::present::kCount));
+  wire.Set("decoder", names(env, kDecoder, wire::decoder::kCount));
   wire.Freeze();
   exports.Set("wire", wire);
 }

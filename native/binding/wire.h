@@ -23,6 +23,13 @@ namespace attn_binding {
 // MultiHeadAttention.forward(): the mask view over (B, numHeads, S, maskLen).
 #define ATTN_WIRE_MASK(X) X(maskSb) X(maskSh) X(maskSq) X(maskLen)
 
+// new Decoder(): a decoder-only model's sizes and block kinds (attn/decoder.h). norm: 0 LayerNorm,
+// 1 RMSNorm; mlp: 0 GELU (tanh), 1 SwiGLU; dtype of every weight matrix: 0 F32, 1 F16, 2 BF16;
+// rotaryDim 0: learned positions; window 0: none; tied: the head is the token embedding.
+#define ATTN_WIRE_DECODER(X)                                                                       \
+  X(vocab) X(width) X(layers) X(numHeads) X(numKVHeads) X(headDim) X(ffn) X(maxPositions) X(norm) \
+  X(eps) X(mlp) X(rotaryDim) X(window) X(scale) X(dtype) X(tied)
+
 #define ATTN_WIRE_ENUM(name) name,
 #define ATTN_WIRE_NAME(name) #name,
 
@@ -38,6 +45,9 @@ enum Field : size_t { ATTN_WIRE_MASK(ATTN_WIRE_ENUM) kCount };
 }
 namespace present {
 enum Field : size_t { ATTN_WIRE_PRESENT(ATTN_WIRE_ENUM) kCount };
+}
+namespace decoder {
+enum Field : size_t { ATTN_WIRE_DECODER(ATTN_WIRE_ENUM) kCount };
 }
 }  // namespace wire
 

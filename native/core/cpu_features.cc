@@ -25,13 +25,14 @@ CpuFeatures detect() {
   const bool osxsave = ecx & bit_OSXSAVE;
   const bool avx = ecx & bit_AVX;
   const bool fma = ecx & bit_FMA;
+  const bool f16c = ecx & bit_F16C;  // the avx2 set's half-precision weight loads
   if (!osxsave || !avx) return f;
   const uint64_t xcr0 = read_xcr0();
   const bool ymm_state = (xcr0 & 0x6) == 0x6;            // SSE + AVX state
   if (__get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, eax, ebx, ecx, edx);
   const bool avx2 = ebx & bit_AVX2;
-  f.avx2_fma = ymm_state && avx2 && fma;
+  f.avx2_fma = ymm_state && avx2 && fma && f16c;
   // AVX-512: leaf 7 EBX bits 16 (F), 17 (DQ), 30 (BW), 31 (VL), and XCR0 bits 5-7 (opmask,
   // upper halves of zmm0-15, zmm16-31) besides 1-2: an OS that does not save the zmm state
   // would corrupt it on every context switch.

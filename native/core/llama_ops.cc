@@ -62,14 +62,16 @@ Status swiglu(const float* gate, const float* up, float* y, size_t n) {
 
 Status rope(const RopeArgs& a) {
   const size_t half = a.rotary_dim / 2, rows = a.B * a.S, row = a.H * a.D;
-  if (a.rotary_dim % 2 != 0 || a.rotary_dim > a.D) return Status::kBadShape;
+  const size_t stride = a.row_stride ? a.row_stride : row;
+  if (a.rotary_dim % 2 != 0 || a.rotary_dim > a.D || stride < row) return Status::kBadShape;
   const KernelTable& kt = kernels();
   const int threads = threads_for(rows * row, rows);
   // One token's cos and sin per thread, shared by its H heads (allocated here: a parallel region
-  // must not throw, and kernels never allocate).
-  std::vector<float> tables;
+  // must not throw, and kernels never allocate). Kept by the calling thread, so a decode step,
+  // which rotates q and k in every layer, allocates nothing once the first step has sized it.
+  static thread_local std::vector<float> tables;
   try {
-    tables.resize(static_cast<size_t>(threads) * 2 * half);
+    if (tables.size() < static_cast<size_t>(threads) * 2 * half) tables.resize(static_cast<size_t>(threads) * 2 * half);
   } catch (const std::bad_alloc&) {
     return Status::kOutOfMemory;
   }
@@ -89,7 +91,7 @@ Status rope(const RopeArgs& a) {
         cos_t[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
         sin_t[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
       }
-      kt.rope_row(a.x + r * row, a.y + r * row, cos_t, sin_t, a.H, a.D, half);
+      kt.rope_row(a.x + r * stride, a.y + r * stride, cos_t, sin_t, a.H, a.D, half);
     });
   });
   return Status::kOk;

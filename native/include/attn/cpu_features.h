@@ -5,7 +5,7 @@
 namespace attn {
 
 struct CpuFeatures {
-  bool avx2_fma = false;   // AVX2 + FMA3, YMM state enabled
+  bool avx2_fma = false;   // AVX2 + FMA3 + F16C, YMM state enabled
   bool avx512 = false;     // AVX-512 F + DQ + BW + VL (and AVX2 + FMA3), opmask and ZMM state enabled
 };
 

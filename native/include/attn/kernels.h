@@ -19,6 +19,13 @@ using GemmUkernelFn = void (*)(size_t m, size_t n_valid, size_t kc, const float*
                                size_t a_cs, size_t a_ms, const float* b, size_t ldb, float* c,
                                size_t ldc, const float* bias, bool accumulate);
 
+// Matrix-vector products for decode (native/kernels/*/gemv_*.cc; driver in native/core/linear.cc):
+// y[i * ldy + j] = sum_p W[j * ldw + p] * x[i * ldx + p] for j < n rows of W and i < m rows of x,
+// W float32 (gemv_f32) or 16-bit (gemv_f16, gemv_bf16: uint16_t bits, converted in registers),
+// sums in float32. Each W row is read from memory once per call, whatever m.
+using GemvFn = void (*)(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+                        float* y, size_t ldy);
+
 struct KernelTable {
   const char* isa;  // "avx512", "avx2", "neon" or "scalar"
 
@@ -84,6 +91,11 @@ struct KernelTable {
   void (*rope_row)(const float* x, float* y, const float* cos, const float* sin, size_t heads,
                    size_t head_dim, size_t half);
 
+  // --- matrix-vector products by weight type (GemvFn above) ---
+  GemvFn gemv_f32;
+  GemvFn gemv_f16;
+  GemvFn gemv_bf16;
+
   // --- GEMM cache blocking for gemm_ukernel (native/core/matmul.cc); 0: the driver's defaults ---
   size_t gemm_kc;  // depth of a packed block (gemm_kc x gemm_nr floats of B per microkernel call)
   size_t gemm_mc;  // rows of A per packed block, a multiple of gemm_mr (gemm_mc x gemm_kc in L2)
@@ -125,6 +137,9 @@ void f32_rmsnorm__scalar(const float*, const float*, float*, size_t, double);
 void f32_silu__scalar(const float*, float*, size_t);
 void f32_swiglu__scalar(const float*, const float*, float*, size_t);
 void f32_rope__scalar(const float*, float*, const float*, const float*, size_t, size_t, size_t);
+void f32_gemv_4x4__scalar(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_gemv_4x4__scalar(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void bf16_gemv_4x4__scalar(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 
 #if defined(ATTN_HAVE_X86_KERNELS)
 void f32_gemm_12x32__avx512(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
@@ -146,6 +161,9 @@ void f32_rmsnorm__avx512(const float*, const float*, float*, size_t, double);
 void f32_silu__avx512(const float*, float*, size_t);
 void f32_swiglu__avx512(const float*, const float*, float*, size_t);
 void f32_rope__avx512(const float*, float*, const float*, const float*, size_t, size_t, size_t);
+void f32_gemv_4x4__avx512(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_gemv_4x4__avx512(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void bf16_gemv_4x4__avx512(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 
 void f32_gemm_6x16__avx2(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
                          size_t, float*, size_t, const float*, bool);
@@ -166,6 +184,9 @@ void f32_rmsnorm__avx2(const float*, const float*, float*, size_t, double);
 void f32_silu__avx2(const float*, float*, size_t);
 void f32_swiglu__avx2(const float*, const float*, float*, size_t);
 void f32_rope__avx2(const float*, float*, const float*, const float*, size_t, size_t, size_t);
+void f32_gemv_4x4__avx2(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_gemv_4x4__avx2(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void bf16_gemv_4x4__avx2(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 #endif
 
 #if defined(ATTN_HAVE_ARM_KERNELS)
@@ -188,6 +209,9 @@ void f32_rmsnorm__neon(const float*, const float*, float*, size_t, double);
 void f32_silu__neon(const float*, float*, size_t);
 void f32_swiglu__neon(const float*, const float*, float*, size_t);
 void f32_rope__neon(const float*, float*, const float*, const float*, size_t, size_t, size_t);
+void f32_gemv_4x4__neon(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_gemv_4x4__neon(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void bf16_gemv_4x4__neon(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 #endif
 
 }  // namespace attn

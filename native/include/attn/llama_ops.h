@@ -29,6 +29,9 @@ struct RopeArgs {
   bool shared_positions = false;
   const float* inv_freq = nullptr;  // rotary_dim / 2
   float* y = nullptr;
+  // Floats from one token's row to the next in x and y; 0 means H * D (contiguous). A fused
+  // projection's q or k part is a [B, S, H, D] view with the fused row's width as its stride.
+  size_t row_stride = 0;
 };
 Status rope(const RopeArgs& args);
 

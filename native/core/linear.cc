@@ -1,0 +1,85 @@
+// The linear driver (attn/linear.h): picks the kernel for the weight type and hands each thread a
+// contiguous slice of W's rows, so each thread streams its own part of W once.
+#include "attn/linear.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "attn/kernels.h"
+#include "attn/matmul.h"
+#include "attn/threads.h"
+
+namespace attn {
+namespace {
+
+// Below this many weight bytes one thread is faster than waking a team.
+constexpr size_t kSerialBytes = size_t{1} << 18;
+// Slices start on multiples of this many rows (the kernels' row groups, and whole cache lines of y).
+constexpr size_t kRowAlign = 16;
+// With many rows of x, W is walked in blocks of about this many bytes (they stay in L2 while every
+// chunk of kChunkRows rows of x passes over them), so W still comes from memory once.
+constexpr size_t kBlockBytes = size_t{1} << 18;
+constexpr size_t kChunkRows = 32;
+
+size_t dtype_bytes(DType dtype) { return dtype == DType::kF32 ? 4 : 2; }
+
+GemvFn gemv_for(const KernelTable& kt, DType dtype) {
+  switch (dtype) {
+    case DType::kF16: return kt.gemv_f16;
+    case DType::kBF16: return kt.gemv_bf16;
+    default: return kt.gemv_f32;
+  }
+}
+
+// Rows [r0, r1) of W against every row of x.
+void run_slice(GemvFn gemv, const LinearArgs& a, size_t r0, size_t r1) {
+  const size_t eb = dtype_bytes(a.w_dtype);
+  const char* w = static_cast<const char*>(a.w);
+  const size_t block = a.m <= kChunkRows ? r1 - r0 : std::max<size_t>(kRowAlign, kBlockBytes / (a.k * eb + 1));
+  for (size_t b0 = r0; b0 < r1; b0 += block) {
+    const size_t rows = std::min(block, r1 - b0);
+    for (size_t i = 0; i < a.m; i += kChunkRows) {
+      gemv(w + b0 * a.k * eb, a.k, rows, a.x + i * a.ldx, a.ldx, std::min(kChunkRows, a.m - i), a.k,
+           a.y + i * a.ldy + b0, a.ldy);
+    }
+    if (a.bias) {
+      for (size_t i = 0; i < a.m; ++i) {
+        float* y = a.y + i * a.ldy;
+        for (size_t j = b0; j < b0 + rows; ++j) y[j] += a.bias[j];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Status linear(const LinearArgs& a) {
+  if (a.k == 0 || a.ldx < a.k || a.ldy < a.n) return Status::kBadShape;
+  if (a.m == 0 || a.n == 0) return Status::kOk;
+  if (a.w_dtype == DType::kF32 && a.m > kGemvMaxRows && a.ldx == a.k && a.ldy == a.n) {
+    MatmulArgs mm;
+    mm.a = a.x;
+    mm.b = static_cast<const float*>(a.w);
+    mm.bias = a.bias;
+    mm.c = a.y;
+    mm.m = a.m;
+    mm.k = a.k;
+    mm.n = a.n;
+    mm.trans_b = true;
+    return matmul(mm);
+  }
+  const GemvFn gemv = gemv_for(kernels(), a.w_dtype);
+  const size_t bytes = a.n * a.k * dtype_bytes(a.w_dtype);
+  const size_t groups = (a.n + kRowAlign - 1) / kRowAlign;
+  const int threads = bytes < kSerialBytes ? 1 : static_cast<int>(std::min<size_t>(num_threads(), groups));
+  std::lock_guard<std::mutex> lock(compute_lock());
+  parallel(threads, [&](Team& team) {
+    const size_t per = (groups + team.size() - 1) / team.size();
+    const size_t r0 = std::min(a.n, team.rank() * per * kRowAlign);
+    const size_t r1 = std::min(a.n, (team.rank() + 1) * per * kRowAlign);
+    if (r0 < r1) run_slice(gemv, a, r0, r1);
+  });
+  return Status::kOk;
+}
+
+}  // namespace attn
