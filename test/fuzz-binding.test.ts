@@ -760,9 +760,120 @@ suite('raw binding: KVCache and MultiHeadAttention', () => {
   });
 });
 
+describe.skipIf(!raw)('raw Decoder and DecoderState (the model step of lib/native/decoder.ts)', () => {
+  type Ctor = new (...a: unknown[]) => Record<string, (...a: unknown[]) => unknown> & { length: number };
+  const Decoder = () => addon.Decoder as unknown as Ctor;
+  const State = () => addon.DecoderState as unknown as Ctor;
+  // A 1-layer GPT-2-style decoder in wire.decoder order: vocab 11, width 8, 2 heads over 1 kv head of 4,
+  // ffn 6, 16 learned positions, LayerNorm, GELU, tied head.
+  const params = () => Float64Array.of(11, 8, 1, 2, 1, 4, 6, 16, 0, 1e-5, 0, 0, 0, 0.5, 0, 1);
+  const weights = () => [sharedFloat32(randomArray(88, 1)), sharedFloat32(randomArray(128, 2)),
+    sharedFloat32(randomArray(8, 3)), sharedFloat32(randomArray(8, 4)), sharedFloat32(randomArray(128, 5)), sharedFloat32(randomArray(16, 6)),
+    sharedFloat32(randomArray(64, 7)), sharedFloat32(randomArray(8, 8)), sharedFloat32(randomArray(8, 9)), sharedFloat32(randomArray(8, 10)),
+    sharedFloat32(randomArray(48, 11)), sharedFloat32(randomArray(6, 12)), sharedFloat32(randomArray(48, 13)), sharedFloat32(randomArray(8, 14)),
+    sharedFloat32(randomArray(8, 15)), sharedFloat32(randomArray(8, 16)), null, null];
+  const logits = (n: number) => new Float32Array(new SharedArrayBuffer(n * 11 * 4));
+
+  it('wire.decoder names the fields in the order these params use', () => {
+    expect(addon.wire.decoder).toEqual(['vocab', 'width', 'layers', 'numHeads', 'numKVHeads', 'headDim', 'ffn', 'maxPositions', 'norm',
+      'eps', 'mlp', 'rotaryDim', 'window', 'scale', 'dtype', 'tied']);
+  });
+
+  it('valid steps run, sync and async, with the same logits; the length advances', async () => {
+    const decoder = new (Decoder())(params(), weights());
+    const a = new (State())(decoder, 2, 8, null), b = new (State())(decoder, 2, 8, Int32Array.of(1, 0));
+    const sync = logits(2), async = logits(2);
+    a.step(Int32Array.of(1, 2, 3, 4), 2, sync, false);
+    await a.stepAsync(Int32Array.of(5, 6), 1, async, false);
+    expect(a.length).toBe(3);
+    a.truncate(2);
+    a.step(Int32Array.of(5, 6), 1, sync, false);
+    expect(sync).toEqual(async);
+    expect(sync.every(Number.isFinite)).toBe(true);
+    b.step(Int32Array.of(0, 2, 3, 4), 2, logits(4), true);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('constructor params and weights: any hostile replacement is a clean error, never a crash', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 17 }), hostileValue(), fc.integer({ min: 0, max: 15 }), fc.constantFrom(-1, 0, 0.5, 3, NaN, 2 ** 53, 1e300),
+      (slot, bad, param, value) => {
+        // A bias slot takes null and any slot a longer array: the throw is not certain, its kind is.
+        const list = weights();
+        list[slot] = bad as Float32Array;
+        try {
+          new (Decoder())(params(), list);
+        } catch (err) {
+          expect(['TypeError', 'RangeError'], String(err)).toContain((err as Error).constructor.name);
+        }
+        const p = params();
+        p[param] = value;
+        try {
+          new (Decoder())(p, weights());
+        } catch (err) {
+          expect(['TypeError', 'RangeError'], String(err)).toContain((err as Error).constructor.name);
+        }
+      }), { numRuns: FUZZ_RUNS });
+    // Every weight one element short, or not SharedArrayBuffer-backed (a pool job reads them).
+    for (let i = 0; i < 16; i++) {
+      const short = weights(), plain = weights();
+      short[i] = short[i]!.subarray(1);
+      plain[i] = Float32Array.from(plain[i]!);
+      cleanError(() => new (Decoder())(params(), short), 'RangeError');
+      cleanError(() => new (Decoder())(params(), plain), 'TypeError');
+    }
+    cleanError(() => new (Decoder())(params(), weights().slice(1)), 'RangeError');
+    cleanError(() => new (Decoder())(params(), 'weights'), 'TypeError');
+  });
+
+  it('state and step arguments: hostile ones are clean errors; bad ids, lengths and positions are refused before any work', async () => {
+    const decoder = new (Decoder())(params(), weights());
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), hostileValue()), { minLength: 1, maxLength: 2 }), (swaps) => {
+      const args: unknown[] = [decoder, 1, 4, null];
+      for (const [i, value] of swaps) args[i] = value;
+      try {
+        (new (State())(...args)).dispose();
+      } catch (err) {
+        expect(['TypeError', 'RangeError'], String(err)).toContain((err as Error).constructor.name);
+      }
+    }), { numRuns: FUZZ_RUNS });
+    cleanError(() => new (State())({}, 1, 4, null), 'TypeError');
+    cleanError(() => new (State())(decoder, 1, 4, Int32Array.of(4)), 'RangeError');
+    cleanError(() => new (State())(decoder, 2 ** 40, 2 ** 40, null), 'RangeError');
+    const state = new (State())(decoder, 1, 4, null);
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), hostileValue()), { minLength: 1, maxLength: 3 }), (swaps) => {
+      const args: unknown[] = [Int32Array.of(1), 1, logits(1), false, 0, null];
+      for (const [i, value] of swaps) args[i] = value;
+      try {
+        state.step(...args);
+      } catch (err) {
+        expect(['TypeError', 'RangeError'], String(err)).toContain((err as Error).constructor.name);
+      }
+      state.truncate(0);
+    }), { numRuns: FUZZ_RUNS });
+    for (const id of [-1, 11, 2 ** 31 - 1]) cleanError(() => state.step(Int32Array.of(id), 1, logits(1), false), 'RangeError');
+    cleanError(() => state.step(Int32Array.of(1, 2), 1, logits(1), false), 'RangeError');
+    cleanError(() => state.step(Int32Array.of(1), 1, logits(1).subarray(1), false), 'RangeError');
+    cleanError(() => state.step(Int32Array.of(1, 2, 3, 4, 5), 5, logits(5), true), 'RangeError');  // past maxLen 4
+    cleanError(() => state.step(Int32Array.of(1), 1, logits(1), false, 1, new Float32Array(8)), 'RangeError');  // probsLayer 1 of 1 layer
+    cleanError(() => state.step(Int32Array.of(1), 1, logits(1), false, 0, new Float32Array(1)), 'RangeError');
+    expect(state.length).toBe(0);
+    cleanError(() => state.stepAsync(Int32Array.of(1), 1, new Float32Array(11), false), 'TypeError');  // logits not shared: refused before queueing
+    const pending = state.stepAsync(Int32Array.of(1), 1, logits(1), false);
+    expect(() => state.step(Int32Array.of(1), 1, logits(1), false)).toThrow(/in use/);
+    expect(() => state.dispose()).toThrow(/in use/);
+    await pending;
+    expect(state.length).toBe(1);
+    cleanError(() => state.truncate(2), 'RangeError');
+    state.dispose();
+    expect(() => state.step(Int32Array.of(1), 1, logits(1), false)).toThrow(/disposed/);
+    cleanError(() => (State() as unknown as { prototype: Record<string, (...a: unknown[]) => unknown> }).prototype.step.call({}, Int32Array.of(1), 1, logits(1), false), 'TypeError');
+  });
+});
+
 it.skipIf(!raw)('every export of the raw binding is covered by this file', () => {
   const covered = ['info', 'setNumThreads', 'selectIsa', 'dot', 'matmul', 'attention', 'attentionAsync', '_vecExpsum',
-    'KVCache', 'MultiHeadAttention', '_probePeak', '_probeBandwidth', 'wire', 'concatPresent',
+    'KVCache', 'MultiHeadAttention', '_probePeak', '_probeBandwidth', 'wire', 'concatPresent', 'Decoder', 'DecoderState',
     // Fuzzed in their own files: test/rms-norm.test.ts, test/rope.test.ts, test/swiglu.test.ts.
     'rmsNorm', 'rope', 'silu', 'swiglu'];
   expect(Object.keys(addon).sort(), 'a new raw export needs fuzz cases here').toEqual([...covered].sort());
@@ -770,6 +881,8 @@ it.skipIf(!raw)('every export of the raw binding is covered by this file', () =>
   const coveredMethods: Record<string, string[]> = {
     KVCache: ['length', 'disposed', 'reset', 'truncate', 'read', 'dispose'],
     MultiHeadAttention: ['forward', 'forwardAsync'],
+    Decoder: [],
+    DecoderState: ['length', 'step', 'stepAsync', 'truncate', 'dispose'],
   };
   for (const [name, methods] of Object.entries(coveredMethods)) {
     const proto = (addon as unknown as Record<string, { prototype: object }>)[name].prototype;
