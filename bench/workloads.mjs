@@ -189,24 +189,69 @@ function seedDemoWorkload() {
 // the model followed by a rollback (truncate) to the same context, so every timed step sees the
 // same cache length. Decode streams every weight once per token (plus the KV cache), so the
 // machine's limit is read bandwidth / bytes per token.
-function gptWorkload({ id, title, config, context, js }) {
+// One decode step of a model built by `build(api)` (random weights in `dtype`), `context` tokens
+// already cached, rolled back after each step. Bytes per token: every matrix once in the weights'
+// precision (the LM head included; an embedding row is not counted), norm weights and biases in
+// float32, and the float32 KV cache of every layer.
+function decodeWorkload_({ id, title, group, needs, build, params, matrixParams, cacheFloatsPerToken, vocab, context, js, tol }) {
+  return (dtype) => {
+    const wbytes = dtype === 'F32' ? 4 : 2;
+    const bytesPerToken = matrixParams * wbytes + (params - matrixParams) * 4 + cacheFloatsPerToken * context * 4;
+    return {
+      id, title: `${title}, ${dtype}`, group, needs, unit: 'tokens', amount: 1, bytesPerToken, js, tol,
+      setupNote: `${(params / 1e6).toFixed(0)}M params in ${dtype}, random weights, context ${context}`,
+      data: () => ({ prompt: Int32Array.from({ length: context }, (_, i) => (i * 7919) % vocab), next: Int32Array.of(42) }),
+      ours: (api, d) => {
+        const decoder = build(api, dtype).decoder(context + 1);
+        decoder.append(d.prompt);
+        return () => {
+          const logits = decoder.append(d.next).data;
+          decoder.truncate(context);
+          return logits;
+        };
+      },
+    };
+  };
+}
+
+function gptWorkload({ id, title, config, context, js, dtype }) {
   const { n_embd: C, n_layer: L, vocab_size: V, n_positions: P } = config;
-  const params = V * C + P * C + L * (12 * C * C + 13 * C) + 2 * C;
-  // wpe contributes one row per token; the tied LM head reads wte once more.
-  const bytesPerToken = (params - P * C) * 4 + L * 2 * context * C * 4;
+  // wte (read once more as the tied head), 12 C^2 of matrices per layer; wpe is one row per token.
+  const matrixParams = V * C + L * 12 * C * C;
+  const vectorParams = L * 13 * C + 2 * C;
+  return decodeWorkload_({
+    id, title, group: 'gpt', needs: ['GPT'], vocab: V, context, js, tol: dtype === 'F32' ? 1e-3 : 2e-2,
+    build: (api, dt) => api.GPT.random(config, 1234, { dtype: dt }),
+    params: matrixParams + vectorParams, matrixParams, cacheFloatsPerToken: L * 2 * C,
+  })(dtype);
+}
+
+function llamaWorkload({ id, title, config, context, js, dtype }) {
+  const { hidden_size: C, num_hidden_layers: L, vocab_size: V, num_attention_heads: H, num_key_value_heads: Hkv, intermediate_size: F } = config;
+  const D = C / H;
+  const perLayer = C * (H + 2 * Hkv) * D + H * D * C + 3 * C * F;
+  // The head (untied) and every layer's matrices; the embedding is one row per token.
+  const matrixParams = V * C + L * perLayer;
+  return decodeWorkload_({
+    id, title, group: 'gpt', needs: ['Llama'], vocab: V, context, js, tol: 2e-2,
+    build: (api, dt) => api.Llama.random(config, 1234, { dtype: dt }),
+    params: matrixParams + L * 2 * C + C, matrixParams, cacheFloatsPerToken: L * 2 * Hkv * D,
+  })(dtype);
+}
+
+// G3: 8 prompts of 16 tokens, 16 new tokens each (greedy), per generated token: `batched` runs one
+// generate(prompts[]), otherwise the eight run one after another. Same tokens either way.
+function batchedWorkload({ id, title, config, batched, js }) {
+  const prompts = Array.from({ length: 8 }, (_, b) => Int32Array.from({ length: 16 }, (_, i) => (b * 131 + i * 7919) % config.vocab_size));
   return {
-    id, title, group: 'gpt', needs: ['GPT'],
-    unit: 'tokens', amount: 1, bytesPerToken, js, tol: 1e-3,
-    setupNote: `${(params / 1e6).toFixed(0)}M params, random weights, context ${context}`,
-    data: () => ({ prompt: Int32Array.from({ length: context }, (_, i) => (i * 7919) % V), next: Int32Array.of(42) }),
+    id, title, group: 'gpt', needs: ['GPT'], unit: 'tokens', amount: 8 * 16, js, tol: 0,
+    setupNote: 'GPT-2 small shape, F16, 8 prompts x (16 + 16 new) tokens',
+    data: () => ({ prompts }),
     ours: (api, d) => {
-      const decoder = api.GPT.random(config, 1234).decoder(context + 1);
-      decoder.append(d.prompt);
-      return () => {
-        const logits = decoder.append(d.next).data;
-        decoder.truncate(context);
-        return logits;
-      };
+      const model = api.GPT.random(config, 1234, { dtype: 'F16' });
+      return batched
+        ? () => Int32Array.from(model.generate(d.prompts, { maxNewTokens: 16 }).flatMap((t) => [...t]))
+        : () => Int32Array.from(d.prompts.flatMap((p) => [...model.generate(p, { maxNewTokens: 16 })]));
     },
   };
 }
@@ -304,6 +349,10 @@ function latentDecodeWorkload({ id, title, config, context, kind, js }) {
 }
 
 const GPT2_SMALL = { vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12, layer_norm_epsilon: 1e-5 };
+const TINYLLAMA = {
+  vocab_size: 32000, hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22, num_attention_heads: 32,
+  num_key_value_heads: 4, rms_norm_eps: 1e-5, rope_theta: 10000, max_position_embeddings: 2048, tie_word_embeddings: false,
+};
 
 /**
  * js.mode: 'full' = same rounds as native; 'once' = a single timed call (too slow for more, see
@@ -338,8 +387,24 @@ export const workloads = [
     js: { mode: 'skip', note: '69 GFLOP: ~40 s per JS call' },
   }),
   gptWorkload({
-    id: 'G1', title: 'GPT-2 small decode (12 x 768, 12 heads)', config: GPT2_SMALL, context: 32,
+    id: 'G1', title: 'GPT-2 small decode (12 x 768, 12 heads)', config: GPT2_SMALL, context: 32, dtype: 'F32',
     js: { mode: 'full' },
+  }),
+  gptWorkload({
+    id: 'G1h', title: 'GPT-2 small decode (12 x 768, 12 heads)', config: GPT2_SMALL, context: 32, dtype: 'F16',
+    js: { mode: 'full' },
+  }),
+  batchedWorkload({
+    id: 'G3', title: 'batched: ONE generate(prompts[]) of 8 prompts', config: GPT2_SMALL, batched: true,
+    js: { mode: 'skip', note: '256 decode steps of GPT-2 small: a minute in JS' },
+  }),
+  batchedWorkload({
+    id: 'G3s', title: 'G3\'s 8 prompts generated one after another', config: GPT2_SMALL, batched: false,
+    js: { mode: 'skip', note: '256 decode steps of GPT-2 small: a minute in JS' },
+  }),
+  llamaWorkload({
+    id: 'G4', title: 'TinyLlama-1.1B-shaped decode (22 x 2048, 32 q / 4 kv heads, 5632 MLP)', config: TINYLLAMA, context: 32,
+    dtype: 'F16', js: { mode: 'once', note: '2.2 GB of F16 weights per token: seconds per JS step' },
   }),
   gqaStackWorkload({
     id: 'G2', title: 'GQA decode, attention layers (768, 12 q / 4 kv heads)', layers: 12, width: 768, heads: 12, kvHeads: 4,
