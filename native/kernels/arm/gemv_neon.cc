@@ -18,6 +18,7 @@ struct VNeon {
   static constexpr size_t kLanes = 4;
   static Reg zero() { return vdupq_n_f32(0.f); }
   static Reg load_x(const float* x) { return vld1q_f32(x); }
+  static void prefetch(const void* p) { __builtin_prefetch(p); }
   static Reg fma(Reg a, Reg b, Reg acc) { return vfmaq_f32(acc, a, b); }
   static float sum(Reg v) { return vaddvq_f32(v); }
   template <DType T>

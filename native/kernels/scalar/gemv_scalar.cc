@@ -17,6 +17,7 @@ struct VScalar {
   static constexpr size_t kLanes = 1;
   static Reg zero() { return 0.f; }
   static Reg load_x(const float* x) { return *x; }
+  static void prefetch(const void*) {}  // one weight per step: a prefetch each would cost more than it saves
   static Reg fma(Reg a, Reg b, Reg acc) { return a * b + acc; }
   static float sum(Reg v) { return v; }
   template <DType T>

@@ -18,6 +18,7 @@ struct V256 {
   static constexpr size_t kLanes = 8;
   static Reg zero() { return _mm256_setzero_ps(); }
   static Reg load_x(const float* x) { return _mm256_loadu_ps(x); }
+  static void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
   static Reg fma(Reg a, Reg b, Reg acc) { return _mm256_fmadd_ps(a, b, acc); }
   static float sum(Reg v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

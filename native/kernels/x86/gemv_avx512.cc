@@ -18,6 +18,7 @@ struct V512 {
   static constexpr size_t kLanes = 16;
   static Reg zero() { return _mm512_setzero_ps(); }
   static Reg load_x(const float* x) { return _mm512_loadu_ps(x); }
+  static void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
   static Reg fma(Reg a, Reg b, Reg acc) { return _mm512_fmadd_ps(a, b, acc); }
   static float sum(Reg v) { return _mm512_reduce_add_ps(v); }
   template <DType T>
