@@ -93,6 +93,14 @@ forEachBackend('rope', () => {
     expect(firstMismatch(y.data, ropeRef(x.data, x.dims, positions.subarray(0, 5), { theta: 10000, hfAngles: true }), TOL, 0)).toBeGreaterThanOrEqual(0);
   });
 
+  // Large enough (1 MB) that the native driver splits it over every thread, each with its own
+  // cos/sin table: a table looked up through a thread-local name inside the region crashed here.
+  it('matches the float64 reference on an input split over all threads', () => {
+    const x = tensor([2, 64, 16, 128], 3);
+    const positions = positionsOf(128, (i) => (i * 13) % 1000);
+    expectClose(api.rope(x, positions, { theta: 10000 }).data, ropeRef(x.data, x.dims, positions, { theta: 10000, hfAngles: true }), TOL, 0, 'threaded');
+  });
+
   it('shares positions of length S across the batch', () => {
     const x = tensor([3, 4, 2, 16], 2);
     const shared = Int32Array.from([5, 6, 7, 8]);

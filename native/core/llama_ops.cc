@@ -75,9 +75,11 @@ Status rope(const RopeArgs& a) {
   } catch (const std::bad_alloc&) {
     return Status::kOutOfMemory;
   }
+  // The caller's tables, taken before the region: inside it `tables` names each thread's own.
+  float* const base = tables.data();
   std::lock_guard<std::mutex> lock(compute_lock());
   parallel(threads, [&](Team& team) {
-    float* cos_t = tables.data() + static_cast<size_t>(team.rank()) * 2 * half;
+    float* cos_t = base + static_cast<size_t>(team.rank()) * 2 * half;
     float* sin_t = cos_t + half;
     team.for_dynamic(rows, 4, [&](size_t r) {
       const int32_t pos = a.positions[a.shared_positions ? r % a.S : r];
