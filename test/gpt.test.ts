@@ -332,6 +332,9 @@ forEachBackend('GPT', (backend) => {
       return api.GPT.fromWeights(CONFIG, changed).forward(TOKENS).data.every((x: number, i: number) => x === before[i]);
     });
     expect(unused).toEqual([]);
+    // Copies: writing into them leaves the model alone.
+    for (const t of m.namedWeights().values()) t.data.fill(0.375);
+    expect(m.forward(TOKENS).data).toEqual(before);
   });
 
   it('saves and loads F32 with identical logits', async () => {

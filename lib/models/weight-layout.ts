@@ -97,11 +97,11 @@ export class WeightLayout {
     for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) into[offset + j * rows + i] = encode(value(i * cols + j));
   }
 
-  /** Tensor `name` in its stored layout, as float32: a copy, or for float32 vectors the model's own array. */
+  /** Tensor `name` in its stored layout, as a float32 copy (changing it does not change the model). */
   get(name: string): Tensor {
     const { into, dtype, offset, dims, transpose } = this.places.get(name)!;
     const n = count(dims);
-    if (dtype === 'F32' && !transpose) return { data: (into as Float32Array).subarray(offset, offset + n), dims };
+    if (dtype === 'F32' && !transpose) return { data: (into as Float32Array).slice(offset, offset + n), dims };
     const value = reader(into, dtype);
     const data = new Float32Array(n);
     if (!transpose) {
