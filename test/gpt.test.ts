@@ -337,6 +337,35 @@ forEachBackend('GPT', (backend) => {
     expect(m.forward(TOKENS).data).toEqual(before);
   });
 
+  // Issue 13: loading streams the file one tensor at a time into the model's own arrays, so an F16
+  // file costs about its size once. Peak RSS (VmHWM) of a child process over its RSS before load.
+  it('loads a 58 MB F16 file within 1.25 x its size + 64 MB of peak RSS, kept 16-bit', async () => {
+    const folder = newFolder();
+    const config = { vocab_size: 8192, n_positions: 256, n_embd: 512, n_layer: 8, n_head: 8 };
+    await api.GPT.random(config, 1, { dtype: 'F16' }).save(folder, { dtype: 'F16' });
+    const { size } = await fsp.stat(path.join(folder, 'model.safetensors'));
+    const script = `
+      const api = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'index.js'))});
+      api.useBackend(${JSON.stringify(backend)});
+      const kb = (key) => {
+        const line = require('fs').readFileSync('/proc/self/status', 'utf8').split(String.fromCharCode(10)).find((l) => l.startsWith(key + ':'));
+        return parseInt(line.slice(key.length + 1), 10) * 1024;
+      };
+      const before = kb('VmRSS');
+      api.GPT.load(${JSON.stringify(folder)}).then((m) => {
+        m.forward(Int32Array.of(1, 2, 3));
+        console.log(JSON.stringify({ peak: kb('VmHWM') - before, dtype: m.dtype, weightBytes: m.weightBytes }));
+      });
+    `;
+    const { spawnSync } = await import('node:child_process');
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120_000 });
+    expect(child.status, child.stderr).toBe(0);
+    const { peak, dtype, weightBytes } = JSON.parse(child.stdout.trim().split('\n').pop()!);
+    expect(dtype).toBe('F16');
+    expect(weightBytes).toBeLessThan(1.01 * size);  // norms and biases are float32 in memory
+    expect(peak, `peak RSS over the baseline ${(peak / 2 ** 20).toFixed(0)} MB for a ${(size / 2 ** 20).toFixed(0)} MB file`).toBeLessThan(1.25 * size + 64 * 2 ** 20);
+  }, 150_000);
+
   it('saves and loads F32 with identical logits', async () => {
     const m = model();
     const folder = newFolder();
