@@ -100,9 +100,9 @@ export class GPT {
   }
 
   /** A model of `config` with `weights` (checked) placed in arrays of `dtype`. */
-  private static build(config: GPTConfig, weights: ReadonlyMap<string, Tensor>, dtype: WeightDtype): GPT {
+  private static build(config: GPTConfig, weights: Iterable<[string, Tensor]>, dtype: WeightDtype): GPT {
     const model = gptLayout(config, dtype);
-    for (const name of expectedShapes(config).keys()) model.layout.put(name, weights.get(name)!);
+    for (const [name, tensor] of weights) model.layout.put(name, tensor);
     return new GPT(config, model);
   }
 

@@ -44,19 +44,18 @@ export function firstNonFinite(data: Float32Array): number {
  * normal: a GPT-2-small-sized model needs 124M of them, and uniform ones cost a fraction of
  * Box-Muller's log/sqrt/sin. Unlike GPT-2, biases, LayerNorm shifts and (1 +) gains are random
  * too, so that every tensor affects the output (a swapped or dropped bias shows in tests).
+ * Yields one tensor at a time, so a model is built holding its own arrays and one float32 tensor.
  */
-export function randomWeights(config: GPTConfig, seed: number, std: number): Map<string, Tensor> {
+export function* randomWeights(config: GPTConfig, seed: number, std: number): Generator<[string, Tensor]> {
   const random = seededRandom(seed);
-  const weights = new Map<string, Tensor>();
   for (const [name, dims] of expectedShapes(config)) {
     const data = new Float32Array(dims.reduce((p, d) => p * d, 1));
     const isNorm = /(^|\.)ln_(1|2|f)\.weight$/.test(name);
     // Uniform on [-a, a] has standard deviation a / sqrt(3).
     const a = Math.sqrt(3) * (/c_proj\.weight$/.test(name) ? std / Math.sqrt(2 * config.n_layer) : std);
     for (let i = 0; i < data.length; i++) data[i] = (isNorm ? 1 : 0) + a * (2 * random() - 1);
-    weights.set(name, { data, dims });
+    yield [name, { data, dims }];
   }
-  return weights;
 }
 
 /**

@@ -73,9 +73,9 @@ export class Llama {
   }
 
   /** A model of `config` with `weights` (checked) placed in arrays of `dtype`. */
-  private static build(config: ResolvedLlamaConfig, weights: ReadonlyMap<string, Tensor>, dtype: WeightDtype): Llama {
+  private static build(config: ResolvedLlamaConfig, weights: Iterable<[string, Tensor]>, dtype: WeightDtype): Llama {
     const model = llamaLayout(config, dtype);
-    for (const name of llamaShapes(config).keys()) model.layout.put(name, weights.get(name)!);
+    for (const [name, tensor] of weights) model.layout.put(name, tensor);
     return new Llama(config, model);
   }
 

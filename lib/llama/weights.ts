@@ -47,18 +47,16 @@ export function isIgnoredLlamaTensor(name: string, config: ResolvedLlamaConfig):
  * Weights of standard deviation `std` (uniform draws, as GPT.random's), norm gains 1 + the same
  * noise, biases random too, so every tensor affects the output.
  */
-export function randomLlamaWeights(config: ResolvedLlamaConfig, seed: number, std: number): Map<string, Tensor> {
+export function* randomLlamaWeights(config: ResolvedLlamaConfig, seed: number, std: number): Generator<[string, Tensor]> {
   const random = seededRandom(seed);
-  const weights = new Map<string, Tensor>();
   // Uniform on [-a, a] has standard deviation a / sqrt(3).
   const a = Math.sqrt(3) * std;
   for (const [name, dims] of llamaShapes(config)) {
     const data = new Float32Array(dims.reduce((p, d) => p * d, 1));
     const base = /norm\.weight$/.test(name) ? 1 : 0;
     for (let i = 0; i < data.length; i++) data[i] = base + a * (2 * random() - 1);
-    weights.set(name, { data, dims });
+    yield [name, { data, dims }];
   }
-  return weights;
 }
 
 /**

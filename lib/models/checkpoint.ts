@@ -172,11 +172,12 @@ export function saveDtype(dtype: unknown): SaveDtype {
 
 /**
  * Checks weights given in memory (fromWeights) as readTensors checks a folder: only known names
- * (or ignored ones), every needed one present with its shape, every value finite.
+ * (or ignored ones), every needed one present with its shape, every value finite. Returns the
+ * needed ones, in the order of `shapes`.
  * @param kind the architecture, for errors: 'GPT-2', 'Llama'
  */
 export function checkNamedWeights(weights: ReadonlyMap<string, Tensor> | Record<string, Tensor>, shapes: ReadonlyMap<string, readonly number[]>,
-  ignored: (name: string) => boolean, kind: string): ReadonlyMap<string, Tensor> {
+  ignored: (name: string) => boolean, kind: string): Array<[string, Tensor]> {
   const map: ReadonlyMap<string, Tensor> = weights instanceof Map ? weights : new Map(Object.entries(weights as Record<string, Tensor>));
   for (const name of map.keys()) {
     if (!shapes.has(name) && !ignored(name)) throw rangeError('weights', `only ${kind} tensor names`, `unexpected tensor ${name}`);
@@ -191,5 +192,5 @@ export function checkNamedWeights(weights: ReadonlyMap<string, Tensor> | Record<
     const bad = firstNonFinite(tensor.data);
     if (bad >= 0) throw rangeError(name, 'finite values', `${tensor.data[bad]} at index ${bad}`);
   }
-  return map;
+  return [...shapes.keys()].map((name) => [name, map.get(name)!]);
 }
