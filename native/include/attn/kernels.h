@@ -95,6 +95,10 @@ struct KernelTable {
   GemvFn gemv_f32;
   GemvFn gemv_f16;
   GemvFn gemv_bf16;
+  // y = float32(x) for n 16-bit weights, exactly (native/kernels/*/cvt_*.cc): a prefill widens
+  // blocks of W and multiplies them on the GEMM path (native/core/linear.cc).
+  void (*cvt_f16_f32)(const uint16_t* x, float* y, size_t n);
+  void (*cvt_bf16_f32)(const uint16_t* x, float* y, size_t n);
 
   // --- GEMM cache blocking for gemm_ukernel (native/core/matmul.cc); 0: the driver's defaults ---
   size_t gemm_kc;  // depth of a packed block (gemm_kc x gemm_nr floats of B per microkernel call)
@@ -140,6 +144,8 @@ void f32_rope__scalar(const float*, float*, const float*, const float*, size_t, 
 void f32_gemv_4x4__scalar(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 void f16_gemv_4x4__scalar(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 void bf16_gemv_4x4__scalar(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_cvt_f32__scalar(const uint16_t*, float*, size_t);
+void bf16_cvt_f32__scalar(const uint16_t*, float*, size_t);
 
 #if defined(ATTN_HAVE_X86_KERNELS)
 void f32_gemm_12x32__avx512(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
@@ -164,6 +170,8 @@ void f32_rope__avx512(const float*, float*, const float*, const float*, size_t, 
 void f32_gemv_4x4__avx512(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 void f16_gemv_4x4__avx512(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 void bf16_gemv_4x4__avx512(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_cvt_f32__avx512(const uint16_t*, float*, size_t);
+void bf16_cvt_f32__avx512(const uint16_t*, float*, size_t);
 
 void f32_gemm_6x16__avx2(size_t, size_t, size_t, const float*, size_t, size_t, size_t, const float*,
                          size_t, float*, size_t, const float*, bool);
@@ -187,6 +195,8 @@ void f32_rope__avx2(const float*, float*, const float*, const float*, size_t, si
 void f32_gemv_4x4__avx2(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 void f16_gemv_4x4__avx2(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 void bf16_gemv_4x4__avx2(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_cvt_f32__avx2(const uint16_t*, float*, size_t);
+void bf16_cvt_f32__avx2(const uint16_t*, float*, size_t);
 #endif
 
 #if defined(ATTN_HAVE_ARM_KERNELS)
@@ -212,6 +222,8 @@ void f32_rope__neon(const float*, float*, const float*, const float*, size_t, si
 void f32_gemv_4x4__neon(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 void f16_gemv_4x4__neon(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
 void bf16_gemv_4x4__neon(const void*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_cvt_f32__neon(const uint16_t*, float*, size_t);
+void bf16_cvt_f32__neon(const uint16_t*, float*, size_t);
 #endif
 
 }  // namespace attn

@@ -5,7 +5,8 @@
 // threads split the n output columns into contiguous slices of W rows, and each thread walks its
 // slice a few rows at a time, applying them to every row of x while they are in cache
 // (KernelTable::gemv_*). 16-bit weights are converted to float32 in registers; sums are float32.
-// F32 weights with many rows of x (a prefill) go through the packed GEMM instead (attn/matmul.h).
+// With more than kGemvMaxRows rows of x (a prefill) the packed GEMM reuses each weight across rows
+// instead (attn/matmul.h): F32 W in place, 16-bit W widened to float32 a block of rows at a time.
 #pragma once
 #include <cstddef>
 
@@ -25,7 +26,7 @@ struct LinearArgs {
   size_t m = 0, n = 0, k = 0;
 };
 
-// Rows of x from which an F32 linear runs on the packed GEMM (below: the matrix-vector kernels).
+// Rows of x up to which a linear runs on the matrix-vector kernels (above: the packed GEMM).
 constexpr size_t kGemvMaxRows = 8;
 
 // Same locking contract as matmul(): takes compute_lock() for its parallel region.
