@@ -58,7 +58,7 @@ function positiveInt(text, name) {
 if (opts.help) {
   console.log(`npm run bench -- [filter ...] [options]
   filter          workload ids or words of their titles/groups, case-insensitive (M1, a3, decode, gpt)
-  --peers         also run onnxruntime-node (outputs checked against ours first)
+  --peers         also run onnxruntime-node (outputs checked against ours first) and node-llama-cpp (G1, G1h, G4)
   --quick         one short round per variant; skips single-call JS runs
   --json <path>   write the results there (default bench/results/<date>-<machine>.json)
   --threads <n>   native and onnxruntime threads (default: all CPUs)
@@ -609,6 +609,12 @@ async function main() {
 
   if (opts.peers && nativeLoaded && chosen.some((w) => w.group === 'matmul')) {
     meta.numpy = await compareNumpy(api, threads);
+    writeJson(file, doc);
+  }
+  // node-llama-cpp for G1, G1h and G4: own processes, after ours (bench/peers/llama-cpp.mjs).
+  if (opts.peers) {
+    const { runLlamaCppPeer } = await import('./peers/llama-cpp.mjs');
+    meta.llamaCpp = await runLlamaCppPeer({ ids: chosen.map((w) => w.id), threads, quick: opts.quick, results });
     writeJson(file, doc);
   }
 
