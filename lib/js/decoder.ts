@@ -152,7 +152,9 @@ class JsDecoderState implements DecoderState {
     for (const cache of this.caches) cache.length = total;
   }
 
+  /** The step on the JS thread, after a macrotask turn: timers and I/O run between steps. */
   async stepAsync(tokens: Int32Array, S: number, logits: Float32Array, allPositions: boolean): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
     this.step(tokens, S, logits, allPositions);
   }
 

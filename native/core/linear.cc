@@ -128,7 +128,7 @@ Status linear(const LinearArgs& a) {
     mm.trans_b = true;
     return matmul(mm);
   }
-  if (a.m > kGemvMaxRows) return linear_widened(a);
+  if (a.m > kGemvMaxRows && a.w_dtype != DType::kF32) return linear_widened(a);  // F32 with padded rows: below
   const GemvFn gemv = gemv_for(kernels(), a.w_dtype);
   const size_t bytes = a.n * a.k * dtype_bytes(a.w_dtype);
   const size_t groups = (a.n + kRowAlign - 1) / kRowAlign;

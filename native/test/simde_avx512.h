@@ -165,6 +165,17 @@ inline simde__m512d cvtps_pd(simde__m256 v) {
   return r;
 }
 
+// 16 unsigned 16-bit integers zero-extended to 32 bits (the bf16 weights of gemv_bf16).
+inline simde__m512i cvtepu16_epi32(simde__m256i h) {
+  uint16_t x[16];
+  std::memcpy(x, &h, 32);
+  uint32_t r[16];
+  for (int i = 0; i < 16; ++i) r[i] = x[i];
+  simde__m512i v;
+  std::memcpy(&v, r, 64);
+  return v;
+}
+
 }  // namespace attn_simde
 
 #undef _mm512_mask_loadu_ps
@@ -180,6 +191,7 @@ inline simde__m512d cvtps_pd(simde__m256 v) {
 #undef _mm512_reduce_max_ps
 #undef _mm512_cvtph_ps
 #undef _mm512_cvtps_pd
+#undef _mm512_cvtepu16_epi32
 #define _mm512_mask_loadu_ps(src, k, p) attn_simde::mask_loadu_ps(src, k, p)
 #define _mm512_maskz_loadu_ps(k, p) attn_simde::maskz_loadu_ps(k, p)
 #define _mm512_mask_storeu_ps(p, k, v) attn_simde::mask_storeu_ps(p, k, v)
@@ -193,3 +205,4 @@ inline simde__m512d cvtps_pd(simde__m256 v) {
 #define _mm512_reduce_max_ps(v) attn_simde::reduce_max_ps(v)
 #define _mm512_cvtph_ps(h) attn_simde::cvtph_ps(h)
 #define _mm512_cvtps_pd(v) attn_simde::cvtps_pd(v)
+#define _mm512_cvtepu16_epi32(h) attn_simde::cvtepu16_epi32(h)
