@@ -25,7 +25,7 @@ constexpr KernelTable kScalarTable = {
     // Llama-family row ops
     f32_rmsnorm__scalar, f32_silu__scalar, f32_swiglu__scalar, f32_rope__scalar,
     // matrix-vector products
-    f32_gemv_4x4__scalar, f16_gemv_4x4__scalar, bf16_gemv_4x4__scalar,
+    f32_gemv_1x4__scalar, f16_gemv_1x4__scalar, bf16_gemv_1x4__scalar,
     f16_cvt_f32__scalar, bf16_cvt_f32__scalar,
     // GEMM blocking: the driver's defaults
     0, 0,
@@ -44,7 +44,7 @@ constexpr KernelTable kAvx512Table = {
     // Llama-family row ops
     f32_rmsnorm__avx512, f32_silu__avx512, f32_swiglu__avx512, f32_rope__avx512,
     // matrix-vector products
-    f32_gemv_4x4__avx512, f16_gemv_4x4__avx512, bf16_gemv_4x4__avx512,
+    f32_gemv_1x4__avx512, f16_gemv_1x4__avx512, bf16_gemv_1x4__avx512,
     f16_cvt_f32__avx512, bf16_cvt_f32__avx512,
     // GEMM blocking: kc = 512 halves the C-tile loads and stores per FMA of kc = 256 (one
     // thread, Zen 5: 2048^3 at 202 vs 181 GFLOP/s); mc = 10 tiles of 12 rows (240 KB of A in L2).
@@ -63,7 +63,7 @@ constexpr KernelTable kAvx2Table = {
     // Llama-family row ops
     f32_rmsnorm__avx2, f32_silu__avx2, f32_swiglu__avx2, f32_rope__avx2,
     // matrix-vector products
-    f32_gemv_4x4__avx2, f16_gemv_4x4__avx2, bf16_gemv_4x4__avx2,
+    f32_gemv_1x4__avx2, f16_gemv_1x4__avx2, bf16_gemv_1x4__avx2,
     f16_cvt_f32__avx2, bf16_cvt_f32__avx2,
     // GEMM blocking: the driver's defaults
     0, 0,
@@ -84,7 +84,7 @@ constexpr KernelTable kNeonTable = {
     // Llama-family row ops
     f32_rmsnorm__neon, f32_silu__neon, f32_swiglu__neon, f32_rope__neon,
     // matrix-vector products
-    f32_gemv_4x4__neon, f16_gemv_4x4__neon, bf16_gemv_4x4__neon,
+    f32_gemv_1x4__neon, f16_gemv_1x4__neon, bf16_gemv_1x4__neon,
     f16_cvt_f32__neon, bf16_cvt_f32__neon,
     // GEMM blocking: the driver's defaults
     0, 0,

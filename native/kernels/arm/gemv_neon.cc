@@ -20,6 +20,7 @@ struct VNeon {
   static Reg load_x(const float* x) { return vld1q_f32(x); }
   static void prefetch(const void* p) { __builtin_prefetch(p); }
   static Reg fma(Reg a, Reg b, Reg acc) { return vfmaq_f32(acc, a, b); }
+  static Reg add(Reg a, Reg b) { return vaddq_f32(a, b); }
   static float sum(Reg v) { return vaddvq_f32(v); }
   template <DType T>
   static Reg load_w(const Elem<T>* w) {
@@ -35,15 +36,15 @@ struct VNeon {
 
 }  // namespace
 
-void f32_gemv_4x4__neon(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void f32_gemv_1x4__neon(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                         float* y, size_t ldy) {
   gemv<VNeon, DType::kF32>(w, ldw, n, x, ldx, m, k, y, ldy);
 }
-void f16_gemv_4x4__neon(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void f16_gemv_1x4__neon(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                         float* y, size_t ldy) {
   gemv<VNeon, DType::kF16>(w, ldw, n, x, ldx, m, k, y, ldy);
 }
-void bf16_gemv_4x4__neon(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void bf16_gemv_1x4__neon(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                          float* y, size_t ldy) {
   gemv<VNeon, DType::kBF16>(w, ldw, n, x, ldx, m, k, y, ldy);
 }

@@ -19,6 +19,7 @@ struct VScalar {
   static Reg load_x(const float* x) { return *x; }
   static void prefetch(const void*) {}  // one weight per step: a prefetch each would cost more than it saves
   static Reg fma(Reg a, Reg b, Reg acc) { return a * b + acc; }
+  static Reg add(Reg a, Reg b) { return a + b; }
   static float sum(Reg v) { return v; }
   template <DType T>
   static Reg load_w(const Elem<T>* w) { return weight_to_f32<T>(w); }
@@ -26,15 +27,15 @@ struct VScalar {
 
 }  // namespace
 
-void f32_gemv_4x4__scalar(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void f32_gemv_1x4__scalar(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                           float* y, size_t ldy) {
   gemv<VScalar, DType::kF32>(w, ldw, n, x, ldx, m, k, y, ldy);
 }
-void f16_gemv_4x4__scalar(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void f16_gemv_1x4__scalar(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                           float* y, size_t ldy) {
   gemv<VScalar, DType::kF16>(w, ldw, n, x, ldx, m, k, y, ldy);
 }
-void bf16_gemv_4x4__scalar(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void bf16_gemv_1x4__scalar(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                            float* y, size_t ldy) {
   gemv<VScalar, DType::kBF16>(w, ldw, n, x, ldx, m, k, y, ldy);
 }

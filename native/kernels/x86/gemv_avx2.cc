@@ -20,6 +20,7 @@ struct V256 {
   static Reg load_x(const float* x) { return _mm256_loadu_ps(x); }
   static void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
   static Reg fma(Reg a, Reg b, Reg acc) { return _mm256_fmadd_ps(a, b, acc); }
+  static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
   static float sum(Reg v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -40,15 +41,15 @@ struct V256 {
 
 }  // namespace
 
-void f32_gemv_4x4__avx2(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void f32_gemv_1x4__avx2(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                         float* y, size_t ldy) {
   gemv<V256, DType::kF32>(w, ldw, n, x, ldx, m, k, y, ldy);
 }
-void f16_gemv_4x4__avx2(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void f16_gemv_1x4__avx2(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                         float* y, size_t ldy) {
   gemv<V256, DType::kF16>(w, ldw, n, x, ldx, m, k, y, ldy);
 }
-void bf16_gemv_4x4__avx2(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void bf16_gemv_1x4__avx2(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                          float* y, size_t ldy) {
   gemv<V256, DType::kBF16>(w, ldw, n, x, ldx, m, k, y, ldy);
 }

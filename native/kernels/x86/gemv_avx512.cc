@@ -20,6 +20,7 @@ struct V512 {
   static Reg load_x(const float* x) { return _mm512_loadu_ps(x); }
   static void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
   static Reg fma(Reg a, Reg b, Reg acc) { return _mm512_fmadd_ps(a, b, acc); }
+  static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
   static float sum(Reg v) { return _mm512_reduce_add_ps(v); }
   template <DType T>
   static Reg load_w(const Elem<T>* w) {
@@ -35,15 +36,15 @@ struct V512 {
 
 }  // namespace
 
-void f32_gemv_4x4__avx512(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void f32_gemv_1x4__avx512(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                           float* y, size_t ldy) {
   gemv<V512, DType::kF32>(w, ldw, n, x, ldx, m, k, y, ldy);
 }
-void f16_gemv_4x4__avx512(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void f16_gemv_1x4__avx512(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                           float* y, size_t ldy) {
   gemv<V512, DType::kF16>(w, ldw, n, x, ldx, m, k, y, ldy);
 }
-void bf16_gemv_4x4__avx512(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
+void bf16_gemv_1x4__avx512(const void* w, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k,
                            float* y, size_t ldy) {
   gemv<V512, DType::kBF16>(w, ldw, n, x, ldx, m, k, y, ldy);
 }
