@@ -16,6 +16,7 @@ namespace {
 struct VNeon {
   using Reg = float32x4_t;
   static constexpr size_t kLanes = 4;
+  static constexpr size_t kRowsX = 4;
   static Reg zero() { return vdupq_n_f32(0.f); }
   static Reg load_x(const float* x) { return vld1q_f32(x); }
   static void prefetch(const void* p) { __builtin_prefetch(p); }

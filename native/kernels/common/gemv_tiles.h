@@ -1,9 +1,9 @@
-// The matrix-vector walk every kernel set shares (KernelTable::gemv_*, attn/kernels.h): one W row at
-// a time, applied to the rows of x kRowsX at a time while it is in L1, so W is read from memory
-// once per call, front to back, as one sequential stream. A kernel set supplies its vector traits V
+// The matrix-vector walk every kernel set shares (KernelTable::gemv_*, attn/kernels.h): one W row
+// at a time for one row of x (one sequential stream), two at a time for a batch, applied to the
+// rows of x V::kRowsX at a time while they are in L1, so W is read from memory once per call. A kernel set supplies its vector traits V
 // and includes this header inside its own anonymous namespace, so each copy is compiled with that
 // file's instruction-set flags:
-//   V::Reg; V::kLanes; V::zero(); V::load_x(const float*); V::fma(a, b, acc) = a * b + acc;
+//   V::Reg; V::kLanes; V::kRowsX (x rows per tile: its accumulators must fit the registers); V::zero(); V::load_x(const float*); V::fma(a, b, acc) = a * b + acc;
 //   V::add(a, b); V::sum(Reg) -> float; V::template load_w<T>(const Elem<T>*) converts kLanes
 //   weights to float32; V::prefetch(const void*) asks for a cache line.
 // Each (W row, x row) pair sums in two vector accumulators (even and odd vectors of the row, then
@@ -25,59 +25,99 @@ inline float weight_to_f32(const Elem<T>* w) {
   }
 }
 
-constexpr size_t kRowsX = 4;
+// The loops over the tile's rows must be unrolled so each accumulator lives in a register
+// (rolled, GCC at -O2 keeps them on the stack and m = 2 ran 2.5x slower than m = 1).
+#define ATTN_GEMV_UNROLL _Pragma("GCC unroll 8")
 // W rows ahead whose lines are prefetched while a row is read. Measured on a 2-core Zen 4/5 VM
 // over GPT-2 small's matrices (F16, one x row): no prefetch 16 GB/s, 16 rows ahead 44 GB/s with
 // 2 threads; the hardware prefetcher alone ramps up too slowly on 1.5 KB rows.
 constexpr size_t kPrefetchRows = 16;
 
-// y[q * ldy] = W row . x row q for q < MR; the same columns of pf are prefetched when it is set.
-template <class V, attn::DType T, size_t MR>
-inline void gemv_tile(const Elem<T>* w, const float* x, size_t ldx, size_t k, float* y, size_t ldy, const Elem<T>* pf) {
-  typename V::Reg even[MR], odd[MR];
-  for (size_t q = 0; q < MR; ++q) even[q] = odd[q] = V::zero();
+// y[q * ldy + r] = W row r . x row q for r < NR, q < MR; the same columns of pf's NR rows are
+// prefetched when it is set.
+template <class V, attn::DType T, size_t NR, size_t MR>
+inline void gemv_tile(const Elem<T>* w, size_t ldw, const float* x, size_t ldx, size_t k, float* y, size_t ldy,
+                      const Elem<T>* pf) {
+  typename V::Reg even[NR][MR], odd[NR][MR];
+  ATTN_GEMV_UNROLL
+  for (size_t r = 0; r < NR; ++r) {
+    ATTN_GEMV_UNROLL
+    for (size_t q = 0; q < MR; ++q) even[r][q] = odd[r][q] = V::zero();
+  }
   constexpr size_t L = V::kLanes;
   size_t p = 0;
   for (; p + 2 * L <= k; p += 2 * L) {
     if (pf != nullptr) {  // one line per call for F32 (2 x 64 bytes here), the same line twice for 16-bit
-      V::prefetch(pf + p);
-      V::prefetch(pf + p + L);
+      ATTN_GEMV_UNROLL
+      for (size_t r = 0; r < NR; ++r) {
+        V::prefetch(pf + r * ldw + p);
+        V::prefetch(pf + r * ldw + p + L);
+      }
     }
-    const typename V::Reg w0 = V::template load_w<T>(w + p), w1 = V::template load_w<T>(w + p + L);
+    typename V::Reg x0[MR], x1[MR];
+    ATTN_GEMV_UNROLL
     for (size_t q = 0; q < MR; ++q) {
-      even[q] = V::fma(w0, V::load_x(x + q * ldx + p), even[q]);
-      odd[q] = V::fma(w1, V::load_x(x + q * ldx + p + L), odd[q]);
+      x0[q] = V::load_x(x + q * ldx + p);
+      x1[q] = V::load_x(x + q * ldx + p + L);
+    }
+    ATTN_GEMV_UNROLL
+    for (size_t r = 0; r < NR; ++r) {
+      const typename V::Reg w0 = V::template load_w<T>(w + r * ldw + p), w1 = V::template load_w<T>(w + r * ldw + p + L);
+      ATTN_GEMV_UNROLL
+      for (size_t q = 0; q < MR; ++q) {
+        even[r][q] = V::fma(w0, x0[q], even[r][q]);
+        odd[r][q] = V::fma(w1, x1[q], odd[r][q]);
+      }
     }
   }
   if (p + L <= k) {
-    const typename V::Reg w0 = V::template load_w<T>(w + p);
-    for (size_t q = 0; q < MR; ++q) even[q] = V::fma(w0, V::load_x(x + q * ldx + p), even[q]);
+    ATTN_GEMV_UNROLL
+    for (size_t r = 0; r < NR; ++r) {
+      const typename V::Reg w0 = V::template load_w<T>(w + r * ldw + p);
+      ATTN_GEMV_UNROLL
+      for (size_t q = 0; q < MR; ++q) even[r][q] = V::fma(w0, V::load_x(x + q * ldx + p), even[r][q]);
+    }
     p += L;
   }
-  for (size_t q = 0; q < MR; ++q) {
-    float s = V::sum(V::add(even[q], odd[q]));
-    for (size_t t = p; t < k; ++t) s += weight_to_f32<T>(w + t) * x[q * ldx + t];
-    y[q * ldy] = s;
+  for (size_t r = 0; r < NR; ++r) {
+    for (size_t q = 0; q < MR; ++q) {
+      float s = V::sum(V::add(even[r][q], odd[r][q]));
+      for (size_t t = p; t < k; ++t) s += weight_to_f32<T>(w + r * ldw + t) * x[q * ldx + t];
+      y[q * ldy + r] = s;
+    }
   }
 }
 
+// NR rows of W against every row of x, V::kRowsX rows at a time; the first pass prefetches pf.
+template <class V, attn::DType T, size_t NR>
+inline void gemv_rows(const Elem<T>* w, size_t ldw, const float* x, size_t ldx, size_t m, size_t k, float* y,
+                      size_t ldy, const Elem<T>* pf) {
+  constexpr size_t MX = V::kRowsX;
+  size_t i = 0;
+  for (; i + MX <= m; i += MX, pf = nullptr) gemv_tile<V, T, NR, MX>(w, ldw, x + i * ldx, ldx, k, y + i * ldy, ldy, pf);
+  switch (m - i) {
+    case 3: gemv_tile<V, T, NR, (MX > 3 ? 3 : 1)>(w, ldw, x + i * ldx, ldx, k, y + i * ldy, ldy, pf); break;
+    case 2: gemv_tile<V, T, NR, (MX > 2 ? 2 : 1)>(w, ldw, x + i * ldx, ldx, k, y + i * ldy, ldy, pf); break;
+    case 1: gemv_tile<V, T, NR, 1>(w, ldw, x + i * ldx, ldx, k, y + i * ldy, ldy, pf); break;
+    default: break;
+  }
+}
+
+// One x row: W row by row, one sequential stream. Several: W rows in pairs, so each x vector
+// loaded feeds twice the FMAs (a batch is bound by loads of x, not by W).
 template <class V, attn::DType T>
 void gemv(const void* wp, size_t ldw, size_t n, const float* x, size_t ldx, size_t m, size_t k, float* y,
           size_t ldy) {
   const Elem<T>* w = static_cast<const Elem<T>*>(wp);
-  for (size_t j = 0; j < n; ++j) {
-    const Elem<T>* row = w + j * ldw;
-    // The first pass over a row prefetches the row kPrefetchRows ahead (none past the last row).
-    const Elem<T>* pf = j + kPrefetchRows < n ? row + kPrefetchRows * ldw : nullptr;
-    size_t i = 0;
-    for (; i + kRowsX <= m; i += kRowsX, pf = nullptr) {
-      gemv_tile<V, T, kRowsX>(row, x + i * ldx, ldx, k, y + i * ldy + j, ldy, pf);
+  size_t j = 0;
+  if (m > 1) {
+    for (; j + 2 <= n; j += 2) {
+      const Elem<T>* pf = j + kPrefetchRows + 2 <= n ? w + (j + kPrefetchRows) * ldw : nullptr;
+      gemv_rows<V, T, 2>(w + j * ldw, ldw, x, ldx, m, k, y + j, ldy, pf);
     }
-    switch (m - i) {
-      case 3: gemv_tile<V, T, 3>(row, x + i * ldx, ldx, k, y + i * ldy + j, ldy, pf); break;
-      case 2: gemv_tile<V, T, 2>(row, x + i * ldx, ldx, k, y + i * ldy + j, ldy, pf); break;
-      case 1: gemv_tile<V, T, 1>(row, x + i * ldx, ldx, k, y + i * ldy + j, ldy, pf); break;
-      default: break;
-    }
+  }
+  for (; j < n; ++j) {
+    const Elem<T>* pf = j + kPrefetchRows < n ? w + (j + kPrefetchRows) * ldw : nullptr;
+    gemv_rows<V, T, 1>(w + j * ldw, ldw, x, ldx, m, k, y + j, ldy, pf);
   }
 }

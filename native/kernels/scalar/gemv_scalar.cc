@@ -15,6 +15,7 @@ namespace {
 struct VScalar {
   using Reg = float;
   static constexpr size_t kLanes = 1;
+  static constexpr size_t kRowsX = 4;
   static Reg zero() { return 0.f; }
   static Reg load_x(const float* x) { return *x; }
   static void prefetch(const void*) {}  // one weight per step: a prefetch each would cost more than it saves

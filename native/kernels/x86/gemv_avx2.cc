@@ -16,6 +16,7 @@ namespace {
 struct V256 {
   using Reg = __m256;
   static constexpr size_t kLanes = 8;
+  static constexpr size_t kRowsX = 2;
   static Reg zero() { return _mm256_setzero_ps(); }
   static Reg load_x(const float* x) { return _mm256_loadu_ps(x); }
   static void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }

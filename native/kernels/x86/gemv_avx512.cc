@@ -16,6 +16,7 @@ namespace {
 struct V512 {
   using Reg = __m512;
   static constexpr size_t kLanes = 16;
+  static constexpr size_t kRowsX = 4;
   static Reg zero() { return _mm512_setzero_ps(); }
   static Reg load_x(const float* x) { return _mm512_loadu_ps(x); }
   static void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
