@@ -105,7 +105,11 @@ Status decoder_step(const DecoderConfig& c, const DecoderWeights& w, DecoderStat
   // The attention kernels bound keys from above (causality); left pads and a sliding window that
   // the step reaches past hide keys from below, as a [B, 1, S, total] boolean mask.
   const bool windowed = c.window > 0 && total > c.window;
-  const bool masked = st.padded_ || windowed;
+  // A one-token step past the window reads only the window's keys: the cache views start `lo` keys
+  // in, so long-context decode costs the window, not the context. (Attention probabilities are
+  // reported over every key, so a step that asks for them keeps the mask.)
+  const size_t lo = windowed && S == 1 && !step.probs ? total - c.window : 0;
+  const bool masked = st.padded_ || (windowed && lo == 0);
   if (B == 0 || S == 0 || S > st.max_len_ - past || c.hkv == 0 || c.hq % c.hkv != 0 ||
       w.layers.size() != c.layers || st.caches_.size() != c.layers) {
     return Status::kBadShape;
@@ -131,7 +135,7 @@ Status decoder_step(const DecoderConfig& c, const DecoderWeights& w, DecoderStat
       const int64_t p = static_cast<int64_t>(past + i) - st.pad_[b];
       st.positions_[b * S + i] = static_cast<int32_t>(p > 0 ? p : 0);
     }
-    st.causal_offset_[b] = static_cast<int32_t>(past);
+    st.causal_offset_[b] = static_cast<int32_t>(past - lo);
   }
   for (size_t r = 0; r < rows; ++r) {
     embed_row(w.tokens.data, w.tokens.dtype, static_cast<size_t>(step.tokens[r]), E, x + r * E, false);
@@ -157,7 +161,7 @@ Status decoder_step(const DecoderConfig& c, const DecoderWeights& w, DecoderStat
   att.Hq = c.hq;
   att.Hkv = c.hkv;
   att.Sq = S;
-  att.Skv = total;
+  att.Skv = total - lo;
   att.D = att.Dv = D;
   att.q.data = qkv;
   att.q.sb = S * qkv_width;
@@ -168,10 +172,10 @@ Status decoder_step(const DecoderConfig& c, const DecoderWeights& w, DecoderStat
   att.y_sh = D;
   att.y_st = q_width;
   if (masked) {
-    att.mask_u8 = st.keep_.data();
+    att.mask_u8 = st.keep_.data() + lo;
     att.mask_sb = S * total;
     att.mask_sq = total;
-    att.mask_len = total;
+    att.mask_len = total - lo;
   }
   att.causal = true;
   att.causal_offset = st.causal_offset_.data();
@@ -209,6 +213,8 @@ Status decoder_step(const DecoderConfig& c, const DecoderWeights& w, DecoderStat
     if (status != Status::kOk) break;
     att.k = cache.key_view();
     att.v = cache.value_view();
+    att.k.data += lo * att.k.st;
+    att.v.data += lo * att.v.st;
     att.qk_mode = step.probs && l == step.probs_layer ? 3 : -1;
     att.qk_out = att.qk_mode == 3 ? step.probs : nullptr;
     status = attention(att);
