@@ -840,6 +840,8 @@ describe.skipIf(!raw)('raw Decoder and DecoderState (the model step of lib/nativ
     cleanError(() => new (State())({}, 1, 4, null), 'TypeError');
     cleanError(() => new (State())(decoder, 1, 4, Int32Array.of(4)), 'RangeError');
     cleanError(() => new (State())(decoder, 2 ** 40, 2 ** 40, null), 'RangeError');
+    cleanError(() => new (State())(decoder, 2 ** 53 - 1, 4, null), 'RangeError');
+    cleanError(() => new (State())(decoder, 2 ** 16 + 1, 4, null), 'RangeError');
     const state = new (State())(decoder, 1, 4, null);
     fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), hostileValue()), { minLength: 1, maxLength: 3 }), (swaps) => {
       const args: unknown[] = [Int32Array.of(1), 1, logits(1), false, 0, null];

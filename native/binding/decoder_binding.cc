@@ -35,6 +35,8 @@ namespace attn_binding {
 
 namespace {
 
+constexpr size_t kMaxBatch = size_t{1} << 16;
+
 constexpr napi_type_tag kDecoderTag = {0x6465636f64657221ULL, 0x7f4a7c159e3779b9ULL};
 
 const char* dtype_name(attn::DType dtype) {
@@ -228,6 +230,9 @@ class DecoderStateWrap : public Napi::ObjectWrap<DecoderStateWrap> {
     decoder_ref_ = Napi::Persistent(cb[0].As<Napi::Object>());
     const size_t B = to_size(cb[1], "B"), max_len = to_size(cb[2], "maxLen");
     if (B == 0 || max_len == 0) throw_range_error(env, "Expected B and maxLen >= 1");
+    // The state keeps a few B-long arrays besides the caches: bounded so that a hostile B is a
+    // RangeError here, not an allocation the size of the address space.
+    if (B > kMaxBatch) throw_range_error(env, "Expected B <= " + std::to_string(kMaxBatch) + " but received " + std::to_string(B));
     if (max_len > static_cast<size_t>(std::numeric_limits<int32_t>::max())) throw_range_error(env, "Expected maxLen <= 2147483647");
     const I32Span pad = to_i32_optional(cb[3], "pad");
     if (pad.data) {
