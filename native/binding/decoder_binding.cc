@@ -278,7 +278,9 @@ class DecoderStateWrap : public Napi::ObjectWrap<DecoderStateWrap> {
   }
 
   // Parses (tokens, S, logits, allPositions[, probsLayer, probs]) and checks every extent and id.
-  StepJob prepare(const Napi::CallbackInfo& cb, bool with_probs) {
+  // sync: the step runs before JS does again, so it reads the tokens in place and may report
+  // probabilities; otherwise the job gets its own copy of the tokens.
+  StepJob prepare(const Napi::CallbackInfo& cb, bool sync) {
     Napi::Env env = cb.Env();
     usable(env);
     const attn::DecoderConfig& c = decoder_->config();
@@ -302,14 +304,18 @@ class DecoderStateWrap : public Napi::ObjectWrap<DecoderStateWrap> {
       throw_range_error(env, "Expected at most " + std::to_string(c.max_positions) + " positions (maxPositions)");
     }
     StepJob job;
-    job.tokens.assign(tokens.data, tokens.data + rows);
-    job.step.tokens = job.tokens.data();
+    if (sync) {
+      job.step.tokens = tokens.data;
+    } else {
+      job.tokens.assign(tokens.data, tokens.data + rows);
+      job.step.tokens = job.tokens.data();
+    }
     job.step.S = S;
     job.step.all_positions = cb[3].ToBoolean();
     const F32Span logits = to_f32(cb[2], "logits");
     check_length(env, "logits", logits.length, checked_mul(env, job.step.all_positions ? rows : B, c.vocab, "logits size"));
     job.step.logits = logits.data;
-    if (with_probs && !cb[5].IsUndefined() && !cb[5].IsNull()) {
+    if (sync && !cb[5].IsUndefined() && !cb[5].IsNull()) {
       job.step.probs_layer = to_size(cb[4], "probsLayer");
       if (job.step.probs_layer >= c.layers) throw_range_error(env, "Expected probsLayer < " + std::to_string(c.layers));
       const F32Span probs = to_f32(cb[5], "probs");

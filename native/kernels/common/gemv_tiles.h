@@ -29,8 +29,9 @@ inline float weight_to_f32(const Elem<T>* w) {
 // (rolled, GCC at -O2 keeps them on the stack and m = 2 ran 2.5x slower than m = 1).
 #define ATTN_GEMV_UNROLL _Pragma("GCC unroll 8")
 // W rows ahead whose lines are prefetched while a row is read. Measured on a 2-core Zen 4/5 VM
-// over GPT-2 small's matrices (F16, one x row): no prefetch 16 GB/s, 16 rows ahead 44 GB/s with
-// 2 threads; the hardware prefetcher alone ramps up too slowly on 1.5 KB rows.
+// over GPT-2 small's matrices (one x row, 2 threads, the walk below): F16 62-68 GB/s and F32
+// 53-57 GB/s; an earlier walk of 4-row groups got 16 and 25 GB/s without prefetching. The
+// hardware prefetcher alone ramps up too slowly on rows of 1.5-3 KB.
 constexpr size_t kPrefetchRows = 16;
 
 // y[q * ldy + r] = W row r . x row q for r < NR, q < MR; the same columns of pf's NR rows are
