@@ -1156,9 +1156,19 @@ void gemv_case(const KernelTable& kt, attn::DType t, size_t n, size_t m, size_t 
       }
     }
   }
+  // A row of a batch gets the bits it gets alone (batched generation gives the tokens of one by one).
+  std::vector<float> alone(n);
+  for (size_t i = 0; m > 1 && i < m; ++i) {
+    gemv_of(kt, t)(w.data(), ldw, n, x.data() + i * ldx, ldx, 1, k, alone.data(), n);
+    if (std::memcmp(alone.data(), y0 + i * ldy, n * sizeof(float)) != 0) {
+      fail("%s n=%zu m=%zu k=%zu: row %zu of the batch differs from the row alone", dtype_name(t), n, m, k, i);
+      return;
+    }
+  }
 }
 
-// n below, at and past the 4-row groups; m = 1..9 (the 4-row x tiles and their 1-3 tails) and 33;
+// n below, at and past the W row groups of a batch (2 or 3 rows) and their multiples; m = 1..9 (the
+// 2- and 4-row x tiles and their 1-3 tails) and 33;
 // k below, at and past every vector width (4, 8, 16) with and without a tail; leading dimensions
 // tight or padded.
 void gemv_check(const KernelTable& kt, attn::DType t) {
@@ -1237,6 +1247,15 @@ void linear_case(attn::DType t, size_t m, size_t n, size_t k, size_t ldx, size_t
     if (!gemv_close(got, want, mag, k + 1)) {
       fail("%s m=%zu n=%zu k=%zu ldx=%zu ldy=%zu: y[%zu][%zu] = %.9g, want %.9g", dtype_name(t), m, n, k, ldx, ldy, r,
            j, got, want);
+      return;
+    }
+  }
+  // Up to kGemvMaxRows rows, each row of the batch has the bits of the row alone.
+  std::vector<float> alone(n);
+  for (size_t i = 0; m > 1 && m <= attn::kGemvMaxRows && i < m; ++i) {
+    a.x = x.data() + i * ldx, a.y = alone.data(), a.ldy = n, a.m = 1;
+    if (attn::linear(a) != attn::Status::kOk || std::memcmp(alone.data(), y.data() + i * ldy, n * sizeof(float)) != 0) {
+      fail("%s m=%zu n=%zu k=%zu: row %zu of the batch differs from the row alone", dtype_name(t), m, n, k, i);
       return;
     }
   }

@@ -17,8 +17,10 @@ struct VNeon {
   using Reg = float32x4_t;
   static constexpr size_t kLanes = 4;
   static constexpr size_t kRowsX = 4;
+  static constexpr size_t kRowsW = 2;
   static Reg zero() { return vdupq_n_f32(0.f); }
   static Reg load_x(const float* x) { return vld1q_f32(x); }
+  static void hold(Reg&) {}  // FMLA takes no memory operand: a loaded x vector stays in its register
   static void prefetch(const void* p) { __builtin_prefetch(p); }
   static Reg fma(Reg a, Reg b, Reg acc) { return vfmaq_f32(acc, a, b); }
   static Reg add(Reg a, Reg b) { return vaddq_f32(a, b); }

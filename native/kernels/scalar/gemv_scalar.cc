@@ -16,8 +16,10 @@ struct VScalar {
   using Reg = float;
   static constexpr size_t kLanes = 1;
   static constexpr size_t kRowsX = 4;
+  static constexpr size_t kRowsW = 2;
   static Reg zero() { return 0.f; }
   static Reg load_x(const float* x) { return *x; }
+  static void hold(Reg&) {}
   static void prefetch(const void*) {}  // one weight per step: a prefetch each would cost more than it saves
   static Reg fma(Reg a, Reg b, Reg acc) { return a * b + acc; }
   static Reg add(Reg a, Reg b) { return a + b; }

@@ -16,9 +16,13 @@ namespace {
 struct V256 {
   using Reg = __m256;
   static constexpr size_t kLanes = 8;
-  static constexpr size_t kRowsX = 2;
+  // 2 W rows x 3 x rows: 12 accumulators, 3 x vectors and a W vector, all 16 registers. Batches of
+  // 8 (Zen 5, one thread, W in cache): F32 1.3x and F16 1.1x the rate of 2 x 2, ahead of 3 x 2.
+  static constexpr size_t kRowsX = 3;
+  static constexpr size_t kRowsW = 2;
   static Reg zero() { return _mm256_setzero_ps(); }
   static Reg load_x(const float* x) { return _mm256_loadu_ps(x); }
+  static void hold(Reg& r) { __asm__("" : "+x"(r)); }
   static void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
   static Reg fma(Reg a, Reg b, Reg acc) { return _mm256_fmadd_ps(a, b, acc); }
   static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
