@@ -41,7 +41,7 @@ function allocate(backend: Backend, c: Required<KVCacheConfig>): KVStore {
  * `dtype: 'F16'` or `'BF16'` stores each key and value rounded to 16 bits (nearest even): half the
  * memory, and long-context decode, which is bound by reading the cache, takes about half the time.
  * Attention reads the 16-bit values directly, widening them exactly, so the storage rounding is
- * the only difference from an F32 cache (see the README's "Half-precision KV cache" for the
+ * the only difference from an F32 cache (see the README's "A cache in half precision" for the
  * measured difference).
  * @example
  * const cache = new KVCache({ batch: 1, numKVHeads: 12, headDim: 64, maxSeqLen: 1024 });

@@ -62,7 +62,7 @@ bool TileScratch::init(size_t max_rows, size_t D, size_t Dv, DType kv_dtype) {
   const size_t lds = round_up(max_rows, kAttnPanel);
   // Every region starts on a 64-byte boundary.
   const size_t fq = round_up(lds * D, 16), fs = round_up(kKvTile * lds, 16), fo = round_up(max_rows * Dv, 16);
-  const size_t fkv = kv_dtype == DType::kF32 ? 0 : kKvTile * std::max(D, Dv);
+  const size_t fkv = kv_dtype == DType::kF32 ? 0 : kKvTile * D;
   const size_t bytes = (fq + fs + fo + fkv + 3 * lds) * sizeof(float) +
                        lds * (sizeof(int32_t) + sizeof(int64_t) + sizeof(void*));
   block_ = std::aligned_alloc(64, round_up(bytes, 64));
@@ -137,9 +137,9 @@ void apply_mask(const AttentionArgs& a, const Tile& t, TileScratch& sc, size_t j
   }
 }
 
-// n rows of 16-bit elements, row j at src + j * st, widened into n * d contiguous floats: a step of
-// a half-precision cache is read from memory once, as 16-bit, and the float32 kernels run on the
-// widened copy while it is in L1/L2.
+// n rows of 16-bit elements, row j at src + j * st, widened into n * d contiguous floats: a prefill
+// step of a half-precision cache's keys is read from memory once, as 16-bit, and the float32 panel
+// kernel runs on the widened copy while it is in L1/L2.
 const float* widen_rows(const KernelTable& kt, DType dtype, const uint16_t* src, size_t st, size_t n, size_t d,
                         float* dst) {
   const auto cvt = dtype == DType::kF16 ? kt.cvt_f16_f32 : kt.cvt_bf16_f32;
@@ -169,17 +169,20 @@ void tile_pass(const AttentionArgs& a, const KernelTable& kt, const Tile& t, Til
     if (nk_max == 0) continue;
     const size_t k_off = t.b * a.k.sb + t.hk * a.k.sh + j0 * a.k.st;
     const size_t v_off = t.b * a.v.sb + t.hk * a.v.sh + j0 * a.v.st;
-    const bool wide = a.kv_dtype == DType::kF32;
-    const float* kj = wide ? a.k.data + k_off
-                           : widen_rows(kt, a.kv_dtype, a.k16 + k_off, a.k.st, static_cast<size_t>(nk_max), D, sc.kv);
-    const size_t k_st = wide ? a.k.st : D;
+    const bool f32 = a.kv_dtype == DType::kF32, f16 = a.kv_dtype == DType::kF16;
     if (t.packed) {
+      // Each key serves many rows here: widen the step once and run the float32 panel kernel.
+      const float* kj = f32 ? a.k.data + k_off
+                            : widen_rows(kt, a.kv_dtype, a.k16 + k_off, a.k.st, static_cast<size_t>(nk_max), D, sc.kv);
+      const size_t k_st = f32 ? a.k.st : D;
       for (size_t p = 0; p < t.lds; p += kAttnPanel) {
         const int32_t n = *std::max_element(sc.vis + p, sc.vis + p + kAttnPanel);
         if (n > 0) kt.attn_qk_panel(kj, k_st, n, sc.q + p * D, D, sc.s + p, t.lds);
       }
+    } else if (f32) {
+      kt.attn_qk_rows(a.k.data + k_off, a.k.st, nk_max, sc.q, D, t.rows, D, sc.s, t.lds);
     } else {
-      kt.attn_qk_rows(kj, k_st, nk_max, sc.q, D, t.rows, D, sc.s, t.lds);
+      (f16 ? kt.attn_qk_rows_f16 : kt.attn_qk_rows_bf16)(a.k16 + k_off, a.k.st, nk_max, sc.q, D, t.rows, D, sc.s, t.lds);
     }
     float scale = a.scale;
     if (a.softcap > 0.f) {
@@ -191,11 +194,11 @@ void tile_pass(const AttentionArgs& a, const KernelTable& kt, const Tile& t, Til
       scale = 1.f;
     }
     kt.attn_softmax(sc.s, t.lds, nk_max, nr8, sc.vis, scale, sc.m, sc.l, sc.alpha);
-    // The keys' buffer is free again; pv reads at most nk_max values.
-    const float* vj = wide ? a.v.data + v_off
-                           : widen_rows(kt, a.kv_dtype, a.v16 + v_off, a.v.st, static_cast<size_t>(nk_max), Dv, sc.kv);
-    const size_t v_st = wide ? a.v.st : Dv;
-    kt.attn_pv(sc.s, t.lds, vj, v_st, sc.vis, sc.alpha, sc.o, Dv, t.rows, Dv);
+    if (f32) {
+      kt.attn_pv(sc.s, t.lds, a.v.data + v_off, a.v.st, sc.vis, sc.alpha, sc.o, Dv, t.rows, Dv);
+    } else {
+      (f16 ? kt.attn_pv_f16 : kt.attn_pv_bf16)(sc.s, t.lds, a.v16 + v_off, a.v.st, sc.vis, sc.alpha, sc.o, Dv, t.rows, Dv);
+    }
   }
 }
 

@@ -1047,6 +1047,59 @@ void narrow_check(attn::DType t) {
   }
 }
 
+// n 16-bit elements ending at a guard page (mem holds them).
+uint16_t* guarded_bits(Guarded& mem, size_t n, attn::DType t) {
+  uint16_t* x = reinterpret_cast<uint16_t*>(mem.data() + mem.size()) - n;
+  for (size_t i = 0; i < n; ++i) x[i] = narrow(t, uniform());
+  return x;
+}
+
+// attn_qk_rows_f16/bf16 and attn_pv_f16/bf16 (the decode tiles over a half-precision cache): bit
+// for bit what attn_qk_rows / attn_pv give on the same values widened, for every head size tail,
+// row count and visibility, the keys and values ending at a guard page and outputs fenced.
+void half_tiles_check(const KernelTable& kt, attn::DType t) {
+  const auto qk16 = t == attn::DType::kF16 ? kt.attn_qk_rows_f16 : kt.attn_qk_rows_bf16;
+  const auto pv16 = t == attn::DType::kF16 ? kt.attn_pv_f16 : kt.attn_pv_bf16;
+  for (size_t d : {size_t{1}, size_t{3}, size_t{7}, size_t{8}, size_t{9}, size_t{15}, size_t{17}, size_t{40}, size_t{64}, size_t{130}}) {
+    for (size_t nr = 1; nr <= 9; ++nr) {
+      const size_t nk = 1 + (d * 7 + nr * 5) % 37, k_st = d + 3, q_st = d + 1, lds = 16;
+      Guarded mem(((nk - 1) * k_st + d + 1) / 2);
+      const uint16_t* k16 = guarded_bits(mem, (nk - 1) * k_st + d, t);
+      std::vector<float> kw((nk - 1) * k_st + d), q(nr * q_st);
+      for (size_t i = 0; i < kw.size(); ++i) kw[i] = static_cast<float>(half_ref(t, k16[i]));
+      fill(q.data(), q.size());
+      std::vector<float> got((nk + 1) * lds, kSentinel), want = got;
+      qk16(k16, k_st, nk, q.data(), q_st, nr, d, got.data(), lds);
+      kt.attn_qk_rows(kw.data(), k_st, nk, q.data(), q_st, nr, d, want.data(), lds);
+      if (std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) != 0) fail("qk_rows d=%zu nr=%zu nk=%zu", d, nr, nk);
+    }
+  }
+  for (size_t nr : {size_t{1}, size_t{4}, size_t{6}, size_t{7}, size_t{13}}) {
+    for (size_t dv = 1; dv <= 70; dv += (dv < 36 ? 1 : 11)) {
+      const size_t ldp = (nr + 15) / 16 * 16, ldo = dv + 3, v_st = dv + 2;
+      std::vector<int32_t> vis(ldp, 0);
+      int32_t vmax = 1;
+      for (size_t r = 0; r < nr; ++r) vmax = std::max(vmax, vis[r] = static_cast<int32_t>(r % 5 == 4 ? 0 : pick(1, 30)));
+      const size_t nk = static_cast<size_t>(vmax);
+      std::vector<float> pr(nk * ldp, 0.f), alpha(ldp);
+      for (size_t j = 0; j < nk; ++j) {
+        for (size_t r = 0; r < nr; ++r) pr[j * ldp + r] = j < static_cast<size_t>(vis[r]) ? uniform(0.f, 1.f) : 0.f;
+      }
+      for (size_t r = 0; r < nr; ++r) alpha[r] = uniform(0.f, 1.f);
+      Guarded mem(((nk - 1) * v_st + dv + 1) / 2);
+      const uint16_t* v16 = guarded_bits(mem, (nk - 1) * v_st + dv, t);
+      std::vector<float> vw((nk - 1) * v_st + dv);
+      for (size_t i = 0; i < vw.size(); ++i) vw[i] = static_cast<float>(half_ref(t, v16[i]));
+      std::vector<float> got(nr * ldo, kSentinel);
+      for (size_t r = 0; r < nr; ++r) fill(got.data() + r * ldo, dv);
+      std::vector<float> want = got;
+      pv16(pr.data(), ldp, v16, v_st, vis.data(), alpha.data(), got.data(), ldo, nr, dv);
+      kt.attn_pv(pr.data(), ldp, vw.data(), v_st, vis.data(), alpha.data(), want.data(), ldo, nr, dv);
+      if (std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) != 0) fail("pv nr=%zu dv=%zu nk=%zu", nr, dv, nk);
+    }
+  }
+}
+
 // A half-precision attn::KVCache: write() narrows as above and read() widens back exactly; then
 // attention over the cache in place (decode, split decode, prefill, a later first key, the score
 // output) gives bit for bit what float32 attention gives on those widened values, so storage is
@@ -1471,6 +1524,8 @@ int main(int argc, char** argv) {
       {"qk_panel", [](const KernelTable& kt) { qk_panel_check(kt); }},
       {"qk_rows (decode)", [](const KernelTable& kt) { qk_rows_check(kt); }},
       {"pv with visibility limits", [](const KernelTable& kt) { pv_check(kt); }},
+      {"qk_rows / pv over F16 keys and values", [](const KernelTable& kt) { half_tiles_check(kt, attn::DType::kF16); }},
+      {"qk_rows / pv over BF16 keys and values", [](const KernelTable& kt) { half_tiles_check(kt, attn::DType::kBF16); }},
       {"rmsnorm_row", [](const KernelTable& kt) { rmsnorm_check(kt); }},
       {"silu", [](const KernelTable& kt) { silu_check(kt, false); }},
       {"swiglu", [](const KernelTable& kt) { silu_check(kt, true); }},
