@@ -1412,6 +1412,7 @@ void linear_checks() {
       linear_case(t, m, 37, 45, 48, 42);         // one thread, padded rows
     }
     linear_case(t, 40, 300, 2000, 2001, 302);    // W in blocks of 32-65 rows, x in chunks of 32
+    linear_case(t, 12, 2100, 70, 70, 2100);      // past the GEMM's 2048-column block (16-bit W packed per block)
   }
   if (verbose()) std::fprintf(stderr, "  linear: worst |err| / ((k+1) u sum|wx|) = %.4f (bound %.2f)\n", g_gemv_worst, kGemvC);
 }
