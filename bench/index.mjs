@@ -579,6 +579,13 @@ async function main() {
     }
     results.push(r);
   }
+  // A workload with a baseline (A3h: the F16 cache against A3k's F32 one; G3 against G3s) reports
+  // the baseline's native median over its own, both measured in this run.
+  for (const r of results) {
+    const w = chosen.find((x) => x.id === r.id), base = results.find((x) => x.id === w.baseline);
+    const mine = r.variants?.native?.stats?.medianMs, theirs = base?.variants?.native?.stats?.medianMs;
+    if (r.speedup && mine && theirs) r.speedup.vsBaseline = { id: base.id, ratio: theirs / mine };
+  }
   progress.stop();
   if (nativeLoaded) api.useBackend('native');
 

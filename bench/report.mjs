@@ -88,6 +88,7 @@ export function formatTable(results) {
         const parts = [];
         if (r.speedup?.vsJs) parts.push(`${fmt(r.speedup.vsJs)}x JS`);
         if (r.speedup?.vsOrt) parts.push(`${fmt(r.speedup.vsOrt)}x ort`);
+        if (r.speedup?.vsBaseline) parts.push(`${fmt(r.speedup.vsBaseline.ratio)}x ${r.speedup.vsBaseline.id}`);
         speed = parts.join(', ');
       }
       let check = x.check ? (x.check.ok ? `ok ${x.check.detail}` : `MISMATCH ${x.check.detail}`) : '';

@@ -137,6 +137,36 @@ function decodeWorkload({ id, title, B, Hq, Hkv, past, D, js, form = 'cache' }) 
   };
 }
 
+// One decode step of a MultiHeadAttention layer over a KVCache of `past` positions: x [B, 1, 64]
+// -> q/k/v projections (no output projection) -> the new key/value into the cache -> attention
+// over past + 1 keys; rolled back after each step. The projections are small, so the step is
+// bound by reading the cache: `cacheDtype` F32 vs F16 measures what the half-precision cache
+// saves (amount: the cache bytes read). `baseline` names the F32 workload it is compared with.
+function cacheDecodeWorkload({ id, title, B, Hq, Hkv, past, D, cacheDtype, baseline }) {
+  const dIn = 64, T = past + 1, size = cacheDtype === 'F32' ? 4 : 2;
+  return {
+    id, title, group: 'attention', needs: ['MultiHeadAttention', 'KVCache'], baseline,
+    unit: 'bytes', amount: 2 * B * Hkv * T * D * size,
+    // Prefilling 4096 positions in JS takes minutes.
+    js: { mode: 'skip', note: 'the prefill of the cache takes minutes in JS' }, tol: 2e-4,
+    setupNote: `${cacheDtype} cache, prefilled once`,
+    data: () => ({
+      prompt: tensor([B, past, dIn], 51), next: tensor([B, 1, dIn], 52),
+      wq: tensor([dIn, Hq * D], 53, 0.1), wk: tensor([dIn, Hkv * D], 54, 0.1), wv: tensor([dIn, Hkv * D], 55, 0.1),
+    }),
+    ours: (api, d) => {
+      const layer = new api.MultiHeadAttention({ numHeads: Hq, numKVHeads: Hkv, causal: true }, { wq: d.wq, wk: d.wk, wv: d.wv });
+      const cache = new api.KVCache({ batch: B, numKVHeads: Hkv, headDim: D, maxSeqLen: T, dtype: cacheDtype });
+      layer.forward(d.prompt, { cache });
+      return () => {
+        const y = layer.forward(d.next, { cache }).data;
+        cache.truncate(past);
+        return y;
+      };
+    },
+  };
+}
+
 // The seed demo: x [32, 40, 512] -> q, k, v = x @ W (512 -> 64 each) -> causal single-head
 // attention -> [32, 40, 64]. The whole layer runs in one MultiHeadAttention call when the class
 // exists; until then it is composed from linear() and attention() (and labelled so).
@@ -241,10 +271,10 @@ function llamaWorkload({ id, title, config, context, js, dtype }) {
 
 // G3: 8 prompts of 16 tokens, 16 new tokens each (greedy), per generated token: `batched` runs one
 // generate(prompts[]), otherwise the eight run one after another. Same tokens either way.
-function batchedWorkload({ id, title, config, batched, js }) {
+function batchedWorkload({ id, title, config, batched, js, baseline }) {
   const prompts = Array.from({ length: 8 }, (_, b) => Int32Array.from({ length: 16 }, (_, i) => (b * 131 + i * 7919) % config.vocab_size));
   return {
-    id, title, group: 'gpt', needs: ['GPT'], unit: 'tokens', amount: 8 * 16, js, tol: 0,
+    id, title, group: 'gpt', needs: ['GPT'], unit: 'tokens', amount: 8 * 16, js, tol: 0, baseline,
     setupNote: 'GPT-2 small shape, F16, 8 prompts x (16 + 16 new) tokens',
     data: () => ({ prompts }),
     ours: (api, d) => {
@@ -381,6 +411,10 @@ export const workloads = [
   decodeWorkload({ id: 'A4', title: 'batched decode B8, past 1024, Hq32 Hkv8 D128', B: 8, Hq: 32, Hkv: 8, past: 1024, D: 128, js: { mode: 'full' } }),
   decodeWorkload({ id: 'A3p', title: 'A3, ONNX form: pastKey/pastValue in, present out', B: 1, Hq: 32, Hkv: 8, past: 4096, D: 128, js: { mode: 'full' }, form: 'past' }),
   decodeWorkload({ id: 'A4p', title: 'A4, ONNX form: pastKey/pastValue in, present out', B: 8, Hq: 32, Hkv: 8, past: 1024, D: 128, js: { mode: 'full' }, form: 'past' }),
+  cacheDecodeWorkload({ id: 'A3k', title: 'A3 through MultiHeadAttention + KVCache, F32 cache', B: 1, Hq: 32, Hkv: 8, past: 4096, D: 128, cacheDtype: 'F32' }),
+  cacheDecodeWorkload({ id: 'A3h', title: 'A3k with an F16 cache', B: 1, Hq: 32, Hkv: 8, past: 4096, D: 128, cacheDtype: 'F16', baseline: 'A3k' }),
+  cacheDecodeWorkload({ id: 'A4k', title: 'A4 through MultiHeadAttention + KVCache, F32 cache', B: 8, Hq: 32, Hkv: 8, past: 1024, D: 128, cacheDtype: 'F32' }),
+  cacheDecodeWorkload({ id: 'A4h', title: 'A4k with an F16 cache', B: 8, Hq: 32, Hkv: 8, past: 1024, D: 128, cacheDtype: 'F16', baseline: 'A4k' }),
   seedDemoWorkload(),
   prefillWorkload({
     id: 'A6', title: 'long context B1 H8 S8192 D64 causal', B: 1, Hq: 8, Hkv: 8, S: 8192, D: 64, child: true,
@@ -395,7 +429,7 @@ export const workloads = [
     js: { mode: 'full' },
   }),
   batchedWorkload({
-    id: 'G3', title: 'batched: ONE generate(prompts[]) of 8 prompts', config: GPT2_SMALL, batched: true,
+    id: 'G3', title: 'batched: ONE generate(prompts[]) of 8 prompts', config: GPT2_SMALL, batched: true, baseline: 'G3s',
     js: { mode: 'skip', note: '256 decode steps of GPT-2 small: a minute in JS' },
   }),
   batchedWorkload({

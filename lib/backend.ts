@@ -62,7 +62,7 @@ export interface Backend {
    */
   concatPresent(plan: AttentionPlan, past: Float32Array, x: Float32Array, xView: ViewStrides, d: number): Float32Array;
   /** Allocates a cache in full; throws when it cannot (the facade turns that into a RangeError). */
-  createKVCache(config: KVCacheConfig): KVStore;
+  createKVCache(config: Required<KVCacheConfig>): KVStore;
   /** A layer over weights that no caller can detach (the facade's pinned copies). */
   createMha(plan: MhaPlan, weights: MhaWeightArrays): MhaKernel;
   /** A decoder-only model over the spec's arrays (lib/models/decoder-spec.ts): one call per step. */

@@ -4,7 +4,8 @@
 // trusted from the config, so every mismatch names the weight and both shapes.
 import { formatDims, rangeError, shapeError, typeError } from './errors';
 import type { BackendName, Tensor } from './types';
-import { checkBoolean, checkOptions, checkTensor, requiredObject } from './validate';
+import type { WeightDtype } from './models/decoder-spec';
+import { checkBoolean, checkOptions, checkTensor, dtypeOption, requiredObject } from './validate';
 import { checkMask, type AttentionPlan, type MaskView } from './validate-attention';
 import { validateRope, type RopeOptions } from './validate-llama-ops';
 
@@ -54,6 +55,12 @@ export interface KVCacheConfig {
   numKVHeads: number;
   headDim: number;
   maxSeqLen: number;
+  /**
+   * The element type the keys and values are stored in: 'F32' (default), or 'F16' / 'BF16' (each
+   * value rounded to nearest even as it is written; half the bytes, and the attention kernels read
+   * them directly).
+   */
+  dtype?: WeightDtype;
 }
 
 /** A layer's sizes, all derived from its weights. */
@@ -118,7 +125,7 @@ export const MAX_SEQ_LEN = 0x7fffffff;
 const CONFIG_KEYS = ['numHeads', 'numKVHeads', 'causal', 'scale', 'rope', 'slidingWindow'] as const;
 const ROPE_KEYS = ['theta', 'rotaryDim', 'scaling'] as const;
 const WEIGHT_KEYS = ['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo'] as const;
-const CACHE_KEYS = ['batch', 'numKVHeads', 'headDim', 'maxSeqLen'] as const;
+const CACHE_KEYS = ['batch', 'numKVHeads', 'headDim', 'maxSeqLen', 'dtype'] as const;
 const FORWARD_KEYS = ['cache', 'attnMask', 'positionOffsets'] as const;
 
 export function checkPositiveInteger(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number {
@@ -225,7 +232,7 @@ export function validateMha(config: unknown, weights: unknown): { plan: MhaPlan;
 }
 
 /** Checks `new KVCache(config)`. */
-export function validateKVCacheConfig(config: unknown): KVCacheConfig {
+export function validateKVCacheConfig(config: unknown): Required<KVCacheConfig> {
   const c = requiredObject(config, 'config', CACHE_KEYS);
   const batch = checkPositiveInteger(c.batch, 'config.batch');
   const numKVHeads = checkPositiveInteger(c.numKVHeads, 'config.numKVHeads');
@@ -234,7 +241,8 @@ export function validateKVCacheConfig(config: unknown): KVCacheConfig {
   if (batch * numKVHeads * headDim * maxSeqLen > Number.MAX_SAFE_INTEGER) {
     throw rangeError('config', 'batch * numKVHeads * headDim * maxSeqLen of at most 2^53 - 1', `${batch} * ${numKVHeads} * ${headDim} * ${maxSeqLen}`);
   }
-  return Object.freeze({ batch, numKVHeads, headDim, maxSeqLen });
+  const dtype = dtypeOption(c.dtype, 'config.dtype') ?? 'F32';
+  return Object.freeze({ batch, numKVHeads, headDim, maxSeqLen, dtype });
 }
 
 /** Checks `truncate(n)` against the cache's current length. */

@@ -1,6 +1,7 @@
 // The one validation layer. It runs before either backend, throws the argument errors, and
 // returns plans: the sizes a backend needs, already derived, so no backend re-derives shapes.
 import { describe, formatDims, rangeError, shapeError, typeError } from './errors';
+import type { WeightDtype } from './models/decoder-spec';
 import type { MatmulOptions, Tensor } from './types';
 
 const MAX_ELEMENTS = Number.MAX_SAFE_INTEGER;
@@ -263,4 +264,10 @@ export function validateLinear(x: unknown, w: unknown, b: unknown): ValidatedMat
   const plan = planMatmul([rows, inFeatures], tw.dims, false, false);
   const outDims = [...tx.dims.slice(0, -1), tw.dims[1]];
   return { plan: { ...plan, outDims }, a: tx, b: tw, bias, out: undefined };
+}
+
+/** Checks a dtype option (undefined stays undefined). */
+export function dtypeOption(value: unknown, name: string): WeightDtype | undefined {
+  if (value === undefined || value === 'F32' || value === 'F16' || value === 'BF16') return value;
+  throw typeof value === 'string' ? rangeError(name, "'F32', 'F16' or 'BF16'", JSON.stringify(value)) : typeError(name, "'F32', 'F16' or 'BF16'", value);
 }

@@ -639,7 +639,7 @@ suite('raw binding: attention', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// KVCache(batch, numKVHeads, headDim, maxSeqLen) and MultiHeadAttention(params, wq..bo)
+// KVCache(batch, numKVHeads, headDim, maxSeqLen, dtype?) and MultiHeadAttention(params, wq..bo)
 
 type Ctor = new (...args: unknown[]) => Record<string, (...a: unknown[]) => unknown> & { length: number; disposed: boolean };
 
@@ -648,15 +648,17 @@ suite('raw binding: KVCache and MultiHeadAttention', () => {
   const MHA = () => addon.MultiHeadAttention as unknown as Ctor;
 
   it('KVCache: constructor arguments throw iff they are not sizes in range', () => {
-    fc.assert(fc.property(fc.array(fc.oneof(hostileValue(), fc.integer({ min: 1, max: 6 })), { minLength: 0, maxLength: 5 }), (args) => {
-      const sizes = args.slice(0, 4);
+    fc.assert(fc.property(fc.array(fc.oneof(hostileValue(), fc.integer({ min: 0, max: 6 })), { minLength: 0, maxLength: 6 }), (args) => {
+      const sizes = args.slice(0, 4), dtype = args[4];
+      // dtype: attn::DType, 0 F32, 1 F16, 2 BF16, or absent.
+      const dtypeOk = dtype === undefined || (isSize(dtype) && (dtype as number) <= 2);
       const valid = sizes.length === 4 && sizes.every((d) => isSize(d) && d >= 1) && (sizes[3] as number) <= 2 ** 31 - 1 &&
-        (sizes as number[]).reduce((p, d) => p * d, 1) <= 2 ** 20;
+        (sizes as number[]).reduce((p, d) => p * d, 1) <= 2 ** 20 && dtypeOk;
       if (valid) {
         const cache = new (KV())(...args);
         expect(cache.length).toBe(0);
         cache.dispose();
-      } else if ((sizes as number[]).every((d) => isSize(d) && d >= 1) && sizes.length === 4 && (sizes[3] as number) <= 2 ** 31 - 1) {
+      } else if (dtypeOk && (sizes as number[]).every((d) => isSize(d) && d >= 1) && sizes.length === 4 && (sizes[3] as number) <= 2 ** 31 - 1) {
         return; // valid sizes whose product is merely large: allocation, not validation, decides
       } else {
         cleanError(() => new (KV())(...args));
@@ -793,6 +795,15 @@ describe.skipIf(!raw)('raw Decoder and DecoderState (the model step of lib/nativ
     b.step(Int32Array.of(0, 2, 3, 4), 2, logits(4), true);
     a.dispose();
     b.dispose();
+    // Half-precision caches (kvDtype 1 F16, 2 BF16) run the same step.
+    for (const kvDtype of [1, 2]) {
+      const half = new (State())(decoder, 2, 8, null, kvDtype), out = logits(2);
+      half.step(Int32Array.of(1, 2, 3, 4), 2, out, false);
+      await half.stepAsync(Int32Array.of(5, 6), 1, out, false);
+      expect(half.length).toBe(3);
+      expect(out.every(Number.isFinite)).toBe(true);
+      half.dispose();
+    }
   });
 
   it('constructor params and weights: any hostile replacement is a clean error, never a crash', () => {
@@ -828,8 +839,8 @@ describe.skipIf(!raw)('raw Decoder and DecoderState (the model step of lib/nativ
 
   it('state and step arguments: hostile ones are clean errors; bad ids, lengths and positions are refused before any work', async () => {
     const decoder = new (Decoder())(params(), weights());
-    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), hostileValue()), { minLength: 1, maxLength: 2 }), (swaps) => {
-      const args: unknown[] = [decoder, 1, 4, null];
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), hostileValue()), { minLength: 1, maxLength: 2 }), (swaps) => {
+      const args: unknown[] = [decoder, 1, 4, null, 1];
       for (const [i, value] of swaps) args[i] = value;
       try {
         (new (State())(...args)).dispose();
@@ -842,6 +853,8 @@ describe.skipIf(!raw)('raw Decoder and DecoderState (the model step of lib/nativ
     cleanError(() => new (State())(decoder, 2 ** 40, 2 ** 40, null), 'RangeError');
     cleanError(() => new (State())(decoder, 2 ** 53 - 1, 4, null), 'RangeError');
     cleanError(() => new (State())(decoder, 2 ** 16 + 1, 4, null), 'RangeError');
+    for (const kvDtype of [3, -1, 0.5]) cleanError(() => new (State())(decoder, 1, 4, null, kvDtype), 'RangeError');
+    cleanError(() => new (State())(decoder, 1, 4, null, 'F16'), 'TypeError');
     const state = new (State())(decoder, 1, 4, null);
     fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), hostileValue()), { minLength: 1, maxLength: 3 }), (swaps) => {
       const args: unknown[] = [Int32Array.of(1), 1, logits(1), false, 0, null];

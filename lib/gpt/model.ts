@@ -18,7 +18,7 @@ import {
 import { readTokenizer, type TextTokenizer } from '../models/tokenizer';
 import type { WeightLayout } from '../models/weight-layout';
 import type { BackendName, Tensor } from '../types';
-import { checkOptions } from '../validate';
+import { checkOptions, dtypeOption } from '../validate';
 import { readCheckpoint, writeCheckpoint } from './checkpoint';
 import { parseConfig, type GPTConfig } from './config';
 import type { GPTDecoder } from './decoder';
@@ -30,6 +30,8 @@ export interface RandomOptions {
   std?: number;
   /** The precision the model keeps its weight matrices in (rounded to nearest even). Default 'F32'. */
   dtype?: WeightDtype;
+  /** The element type of the model's KV caches (KVCacheConfig.dtype). Default 'F32'. */
+  kvDtype?: WeightDtype;
 }
 
 export interface LoadOptions {
@@ -38,12 +40,12 @@ export interface LoadOptions {
    * files stay 16-bit, converted to float32 in the kernels' registers; anything else is F32).
    */
   dtype?: WeightDtype;
-}
-
-/** Checks a dtype option (undefined stays undefined). */
-export function dtypeOption(value: unknown, name: string): WeightDtype | undefined {
-  if (value === undefined || value === 'F32' || value === 'F16' || value === 'BF16') return value;
-  throw typeof value === 'string' ? rangeError(name, "'F32', 'F16' or 'BF16'", JSON.stringify(value)) : typeError(name, "'F32', 'F16' or 'BF16'", value);
+  /**
+   * The element type of the model's KV caches: 'F32' (default), or 'F16' / 'BF16', which halve the
+   * bytes long-context decoding reads (KVCacheConfig.dtype; the README gives the measured effect
+   * on logits).
+   */
+  kvDtype?: WeightDtype;
 }
 
 export interface SaveOptions {
@@ -75,6 +77,8 @@ export class GPT {
   readonly tokenizer: TextTokenizer | null;
   /** The precision of the weight matrices (norm gains and biases are float32). */
   readonly dtype: WeightDtype;
+  /** The element type of the KV caches the model's decoding makes (opts.kvDtype). */
+  readonly kvDtype: WeightDtype;
 
   /**
    * Bytes of the weights this model holds: every matrix in `dtype`, norm weights and biases in
@@ -87,23 +91,25 @@ export class GPT {
   private readonly lm: CausalLM;
   private readonly layout: WeightLayout;
 
-  private constructor(config: GPTConfig, model: ReturnType<typeof gptLayout>, eosTokenId: readonly number[] = [],
-    tokenizer: TextTokenizer | null = null) {
+  private constructor(config: GPTConfig, model: ReturnType<typeof gptLayout>, kvDtype: WeightDtype,
+    eosTokenId: readonly number[] = [], tokenizer: TextTokenizer | null = null) {
     this.config = Object.freeze({ ...config });
     this.tokenizer = tokenizer;
     this.generationConfig = Object.freeze({ eosTokenId: Object.freeze([...eosTokenId]) });
     const ops = current();
     this.backend = ops.name;
     this.dtype = model.spec.dtype;
+    this.kvDtype = kvDtype;
     this.layout = model.layout;
-    this.lm = new CausalLM(ops, model.spec, { vocab: config.vocab_size, maxPositions: config.n_positions, maxPositionsKey: 'n_positions' });
+    this.lm = new CausalLM(ops, model.spec, { vocab: config.vocab_size, maxPositions: config.n_positions, maxPositionsKey: 'n_positions' },
+      kvDtype);
   }
 
   /** A model of `config` with `weights` (checked) placed in arrays of `dtype`. */
-  private static build(config: GPTConfig, weights: Iterable<[string, Tensor]>, dtype: WeightDtype): GPT {
+  private static build(config: GPTConfig, weights: Iterable<[string, Tensor]>, dtype: WeightDtype, kvDtype: WeightDtype): GPT {
     const model = gptLayout(config, dtype);
     for (const [name, tensor] of weights) model.layout.put(name, tensor);
-    return new GPT(config, model);
+    return new GPT(config, model, kvDtype);
   }
 
   /**
@@ -113,11 +119,12 @@ export class GPT {
    * @param config the hyperparameters (as in config.json)
    * @param weights tensor name -> Tensor, e.g. 'h.0.attn.c_attn.weight' -> [n_embd, 3*n_embd]
    */
-  static fromWeights(config: GPTConfig, weights: ReadonlyMap<string, Tensor> | Record<string, Tensor>, opts?: { dtype?: WeightDtype }): GPT {
+  static fromWeights(config: GPTConfig, weights: ReadonlyMap<string, Tensor> | Record<string, Tensor>,
+    opts?: { dtype?: WeightDtype; kvDtype?: WeightDtype }): GPT {
     const checked = parseConfig(config);
-    const o = checkOptions(opts, 'opts', ['dtype']);
-    const dtype = dtypeOption(o.dtype, 'opts.dtype') ?? 'F32';
-    return GPT.build(checked, checkNamedWeights(weights, expectedShapes(checked), isIgnoredTensor, 'GPT-2'), dtype);
+    const o = checkOptions(opts, 'opts', ['dtype', 'kvDtype']);
+    const dtype = dtypeOption(o.dtype, 'opts.dtype') ?? 'F32', kvDtype = dtypeOption(o.kvDtype, 'opts.kvDtype') ?? 'F32';
+    return GPT.build(checked, checkNamedWeights(weights, expectedShapes(checked), isIgnoredTensor, 'GPT-2'), dtype, kvDtype);
   }
 
   /**
@@ -129,10 +136,11 @@ export class GPT {
   static random(config: Omit<GPTConfig, 'layer_norm_epsilon'> & { layer_norm_epsilon?: number }, seed = 0, opts?: RandomOptions): GPT {
     const checked = parseConfig(config);
     integerOption(seed, 'seed', Number.MIN_SAFE_INTEGER);
-    const o = checkOptions(opts, 'opts', ['std', 'dtype']);
+    const o = checkOptions(opts, 'opts', ['std', 'dtype', 'kvDtype']);
     const std = o.std ?? 0.02;
     if (typeof std !== 'number' || !(std >= 0) || !Number.isFinite(std)) throw rangeError('opts.std', 'a finite number >= 0', String(std));
-    return GPT.build(checked, randomWeights(checked, seed, std), dtypeOption(o.dtype, 'opts.dtype') ?? 'F32');
+    const kvDtype = dtypeOption(o.kvDtype, 'opts.kvDtype') ?? 'F32';
+    return GPT.build(checked, randomWeights(checked, seed, std), dtypeOption(o.dtype, 'opts.dtype') ?? 'F32', kvDtype);
   }
 
   /**
@@ -147,9 +155,10 @@ export class GPT {
    */
   static async load(dir: string, opts?: LoadOptions): Promise<GPT> {
     if (typeof dir !== 'string' || dir.length === 0) throw typeError('dir', 'a non-empty folder path', dir);
-    const o = checkOptions(opts, 'opts', ['dtype']);
+    const o = checkOptions(opts, 'opts', ['dtype', 'kvDtype']);
+    const kvDtype = dtypeOption(o.kvDtype, 'opts.kvDtype') ?? 'F32';
     const { config, eosTokenId, ...model } = await readCheckpoint(dir, dtypeOption(o.dtype, 'opts.dtype'));
-    return new GPT(config, model, eosTokenId, await readTokenizer(dir));
+    return new GPT(config, model, kvDtype, eosTokenId, await readTokenizer(dir));
   }
 
   /**

@@ -9,8 +9,14 @@
 // The query rows that share one kv head (the Hq / Hkv heads of a GQA group, all Sq positions) are
 // processed ROWS at a time, so each key and value element loaded serves ROWS rows: this is what
 // makes the JS path reach ~2 GFLOP/s instead of being bound by typed-array loads. The arithmetic is
-// JS numbers (float64); only storage is float32.
+// JS numbers (float64); only storage is float32. Keys and values of a half-precision KV cache
+// (Uint16Array bits) are widened one tile at a time, exactly, as the native kernels do.
+import { f16ToF32Table } from '../gpt/safetensors';
+import type { WeightDtype } from '../models/decoder-spec';
 import type { AttentionPlan, ViewStrides } from '../validate-attention';
+
+/** Keys or values: float32, or the bits of a 16-bit cache (kvDtype 'F16' or 'BF16'). */
+export type KVArray = Float32Array | Uint16Array;
 
 const ROWS = 4;
 const TILE = 64;
@@ -27,15 +33,20 @@ interface Scratch {
   maskRow: Float64Array;
   yRow: Float64Array;
   qkRow: Float64Array;
+  /** One tile of 16-bit keys, then values, widened (TILE * max(D, Dv)); empty for float32 ones. */
+  wide: Float32Array;
+  wideBits: Uint32Array;
 }
 
-export function attention(plan: AttentionPlan, q: Float32Array, k: Float32Array, v: Float32Array,
-  y: Float32Array, qkOut: Float32Array | null): void {
+export function attention(plan: AttentionPlan, q: Float32Array, k: KVArray, v: KVArray,
+  y: Float32Array, qkOut: Float32Array | null, kvDtype: WeightDtype = 'F32'): void {
   const { B, Hq, Hkv, Sq, D, Dv } = plan;
+  const wide = new Float32Array(kvDtype === 'F32' ? 0 : TILE * Math.max(D, Dv));
   const scratch: Scratch = {
     q: new Float64Array(ROWS * D), s: new Float64Array(ROWS * TILE), acc: new Float64Array(ROWS * Dv),
     max: new Float64Array(ROWS), sum: new Float64Array(ROWS), limit: new Int32Array(ROWS),
     maskRow: new Float64Array(ROWS), yRow: new Float64Array(ROWS), qkRow: new Float64Array(ROWS),
+    wide, wideBits: new Uint32Array(wide.buffer),
   };
   const rowsPerKvHead = (Hq / Hkv) * Sq;
   for (let b = 0; b < B; b++) {
@@ -43,7 +54,7 @@ export function attention(plan: AttentionPlan, q: Float32Array, k: Float32Array,
       for (let r0 = 0; r0 < rowsPerKvHead; r0 += ROWS) {
         const rows = Math.min(ROWS, rowsPerKvHead - r0);
         loadRows(plan, q, b, hk, r0, rows, scratch);
-        attendRows(plan, k, v, b, hk, rows, scratch, qkOut);
+        attendRows(plan, k, v, kvDtype, b, hk, rows, scratch, qkOut);
         storeRows(plan, y, rows, scratch, qkOut);
       }
     }
@@ -80,8 +91,8 @@ function loadRows(plan: AttentionPlan, q: Float32Array, b: number, hk: number, r
  *   O     <- exp(m - m_new) * O + exp(S - m_new) @ V
  * and y = O / l at the end.
  */
-function attendRows(plan: AttentionPlan, k: Float32Array, v: Float32Array, b: number, hk: number, rows: number,
-  s: Scratch, qkOut: Float32Array | null): void {
+function attendRows(plan: AttentionPlan, k: KVArray, v: KVArray, kvDtype: WeightDtype, b: number, hk: number,
+  rows: number, s: Scratch, qkOut: Float32Array | null): void {
   const { D, Dv, total, qkMode } = plan;
   // Without a qk output, keys past every row's limit are never needed (causal tiles are skipped);
   // modes 0 and 1 report scores for masked keys too, so then every key is visited.
@@ -92,12 +103,26 @@ function attendRows(plan: AttentionPlan, k: Float32Array, v: Float32Array, b: nu
   const vBase = b * plan.v.sb + hk * plan.v.sh, vSt = plan.v.st;
   for (let j0 = 0; j0 < end; j0 += TILE) {
     const n = Math.min(TILE, end - j0);
-    if (rows === ROWS) scores4(s.q, k, kBase + j0 * kSt, kSt, D, n, s.s);
-    else for (let r = 0; r < rows; r++) scores1(s.q, r, k, kBase + j0 * kSt, kSt, D, n, s.s);
+    const [kt, kOff, kStep] = k instanceof Float32Array ? [k, kBase + j0 * kSt, kSt] : [widen(k, kBase + j0 * kSt, kSt, n, D, kvDtype, s), 0, D];
+    if (rows === ROWS) scores4(s.q, kt, kOff, kStep, D, n, s.s);
+    else for (let r = 0; r < rows; r++) scores1(s.q, r, kt, kOff, kStep, D, n, s.s);
     for (let r = 0; r < rows; r++) softmaxTile(plan, s, r, j0, n, qkOut);
-    if (rows === ROWS) accumulate4(s.s, v, vBase + j0 * vSt, vSt, Dv, n, s.acc);
-    else for (let r = 0; r < rows; r++) accumulate1(s.s, r * TILE, v, vBase + j0 * vSt, vSt, Dv, n, s.acc, r * Dv);
+    const [vt, vOff, vStep] = v instanceof Float32Array ? [v, vBase + j0 * vSt, vSt] : [widen(v, vBase + j0 * vSt, vSt, n, Dv, kvDtype, s), 0, Dv];
+    if (rows === ROWS) accumulate4(s.s, vt, vOff, vStep, Dv, n, s.acc);
+    else for (let r = 0; r < rows; r++) accumulate1(s.s, r * TILE, vt, vOff, vStep, Dv, n, s.acc, r * Dv);
   }
+}
+
+/** n rows of d 16-bit elements from off (row j at off + j * st), widened into s.wide, n * d contiguous. */
+function widen(bits: Uint16Array, off: number, st: number, n: number, d: number, dtype: WeightDtype, s: Scratch): Float32Array {
+  if (dtype === 'F16') {
+    const table = f16ToF32Table(), out = s.wide;
+    for (let j = 0; j < n; j++) for (let e = 0, o = off + j * st; e < d; e++) out[j * d + e] = table[bits[o + e]];
+  } else {
+    const out = s.wideBits;  // bfloat16 is the top half of a float32
+    for (let j = 0; j < n; j++) for (let e = 0, o = off + j * st; e < d; e++) out[j * d + e] = bits[o + e] << 16;
+  }
+  return s.wide;
 }
 
 /**

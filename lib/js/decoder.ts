@@ -52,8 +52,9 @@ class JsDecoderState implements DecoderState {
   private caches: JsKVStore[];
   private readonly padded: boolean;
 
-  constructor(private readonly spec: DecoderSpec, readonly B: number, readonly maxLen: number, private readonly pad: Int32Array) {
-    this.caches = spec.layers.map(() => new JsKVStore(B, spec.numKVHeads, spec.headDim, maxLen));
+  constructor(private readonly spec: DecoderSpec, readonly B: number, readonly maxLen: number, private readonly pad: Int32Array,
+    kvDtype: WeightDtype) {
+    this.caches = spec.layers.map(() => new JsKVStore(B, spec.numKVHeads, spec.headDim, maxLen, kvDtype));
     this.padded = pad.some((p) => p > 0);
   }
 
@@ -122,8 +123,8 @@ class JsDecoderState implements DecoderState {
         k = rk;
       }
       cache.write(past, k, v, S);
-      if (probs && probs.layer === l) attention({ ...plan, qkMode: 3 }, q, cache.keys, cache.values, ctx, probs.out);
-      else attention(plan, q, cache.keys, cache.values, ctx, null);
+      if (probs && probs.layer === l) attention({ ...plan, qkMode: 3 }, q, cache.keys, cache.values, ctx, probs.out, cache.dtype);
+      else attention(plan, q, cache.keys, cache.values, ctx, null, cache.dtype);
       linear(layer.o, ctx, rows, h);
       for (let i = 0; i < rows * E; i++) x[i] += h[i];
       normalize(layer.norm2, x, rows, h);
@@ -170,6 +171,6 @@ class JsDecoderState implements DecoderState {
 
 export function createDecoder(spec: DecoderSpec): DecoderModel {
   return {
-    state: (B, maxLen, pad) => new JsDecoderState(spec, B, maxLen, pad ?? new Int32Array(B)),
+    state: (B, maxLen, pad, kvDtype) => new JsDecoderState(spec, B, maxLen, pad ?? new Int32Array(B), kvDtype),
   };
 }

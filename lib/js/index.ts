@@ -22,7 +22,7 @@ export const jsBackend: Backend = {
     return { y, qkOut };
   },
   concatPresent,
-  createKVCache: (c) => new JsKVStore(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen),
+  createKVCache: (c) => new JsKVStore(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen, c.dtype),
   createMha(plan, weights) {
     // The facade only hands a JS layer a cache made by this backend (validateMhaForward).
     const store = (cache: unknown) => cache as JsKVStore | null;

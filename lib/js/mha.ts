@@ -47,7 +47,7 @@ export function mhaForward(plan: MhaPlan, w: MhaWeightArrays, call: MhaCallPlan,
   if (store) store.write(past, k, v, S);
   const ctx = w.wo ? new Float32Array(rows * qWidth) : y;
   const attnPlan = layerAttentionPlan(plan, call, store ? store.maxSeqLen : 0);
-  attention(attnPlan, q, store ? store.keys : k, store ? store.values : v, ctx, null);
+  attention(attnPlan, q, store ? store.keys : k, store ? store.values : v, ctx, null, store ? store.dtype : 'F32');
   if (w.wo) project(ctx, rows, qWidth, w.wo, w.bo, plan.dOut, y);
   if (store) store.length = past + S;
 }

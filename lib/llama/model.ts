@@ -12,7 +12,7 @@ import { current } from '../backend';
 import { typeError, rangeError } from '../errors';
 import type { SaveDtype } from '../gpt/safetensors';
 import type { GPTDecoder } from '../gpt/decoder';
-import { dtypeOption, type LoadOptions } from '../gpt/model';
+import type { LoadOptions } from '../gpt/model';
 import { CausalLM, integerOption } from '../models/causal-lm';
 import { checkNamedWeights, saveDtype } from '../models/checkpoint';
 import type { WeightDtype } from '../models/decoder-spec';
@@ -22,7 +22,7 @@ import {
 import { readTokenizer, type TextTokenizer } from '../models/tokenizer';
 import type { WeightLayout } from '../models/weight-layout';
 import type { BackendName, Tensor } from '../types';
-import { checkOptions } from '../validate';
+import { checkOptions, dtypeOption } from '../validate';
 import { readLlamaCheckpoint, writeLlamaCheckpoint } from './checkpoint';
 import { parseLlamaConfig, type LlamaConfig, type ResolvedLlamaConfig } from './config';
 import { isIgnoredLlamaTensor, llamaLayout, llamaShapes, randomLlamaWeights } from './weights';
@@ -46,6 +46,8 @@ export class Llama {
   readonly tokenizer: TextTokenizer | null;
   /** The precision of the weight matrices (norm gains and biases are float32). */
   readonly dtype: WeightDtype;
+  /** The element type of the KV caches the model's decoding makes (opts.kvDtype). */
+  readonly kvDtype: WeightDtype;
 
   /**
    * Bytes of the weights this model holds: every matrix in `dtype`, norm weights and biases in
@@ -58,25 +60,26 @@ export class Llama {
   private readonly lm: CausalLM;
   private readonly layout: WeightLayout;
 
-  private constructor(config: ResolvedLlamaConfig, model: ReturnType<typeof llamaLayout>, eosTokenId: readonly number[] = [],
-    tokenizer: TextTokenizer | null = null) {
+  private constructor(config: ResolvedLlamaConfig, model: ReturnType<typeof llamaLayout>, kvDtype: WeightDtype,
+    eosTokenId: readonly number[] = [], tokenizer: TextTokenizer | null = null) {
     this.tokenizer = tokenizer;
     this.config = Object.freeze({ ...config, rope_scaling: config.rope_scaling && Object.freeze({ ...config.rope_scaling }) });
     this.generationConfig = Object.freeze({ eosTokenId: Object.freeze([...eosTokenId]) });
     const ops = current();
     this.backend = ops.name;
     this.dtype = model.spec.dtype;
+    this.kvDtype = kvDtype;
     this.layout = model.layout;
     this.lm = new CausalLM(ops, model.spec, {
       vocab: config.vocab_size, maxPositions: config.max_position_embeddings, maxPositionsKey: 'max_position_embeddings',
-    });
+    }, kvDtype);
   }
 
   /** A model of `config` with `weights` (checked) placed in arrays of `dtype`. */
-  private static build(config: ResolvedLlamaConfig, weights: Iterable<[string, Tensor]>, dtype: WeightDtype): Llama {
+  private static build(config: ResolvedLlamaConfig, weights: Iterable<[string, Tensor]>, dtype: WeightDtype, kvDtype: WeightDtype): Llama {
     const model = llamaLayout(config, dtype);
     for (const [name, tensor] of weights) model.layout.put(name, tensor);
-    return new Llama(config, model);
+    return new Llama(config, model, kvDtype);
   }
 
   /**
@@ -86,11 +89,13 @@ export class Llama {
    * @param config a Llama-family config.json (defaults filled as transformers does)
    * @param weights tensor name -> Tensor, e.g. 'model.layers.0.self_attn.q_proj.weight' -> [Hq*head_dim, hidden]
    */
-  static fromWeights(config: LlamaConfig, weights: ReadonlyMap<string, Tensor> | Record<string, Tensor>, opts?: { dtype?: WeightDtype }): Llama {
+  static fromWeights(config: LlamaConfig, weights: ReadonlyMap<string, Tensor> | Record<string, Tensor>,
+    opts?: { dtype?: WeightDtype; kvDtype?: WeightDtype }): Llama {
     const checked = parseLlamaConfig(config);
-    const o = checkOptions(opts, 'opts', ['dtype']);
-    const dtype = dtypeOption(o.dtype, 'opts.dtype') ?? 'F32';
-    return Llama.build(checked, checkNamedWeights(weights, llamaShapes(checked), (name) => isIgnoredLlamaTensor(name, checked), checked.model_type), dtype);
+    const o = checkOptions(opts, 'opts', ['dtype', 'kvDtype']);
+    const dtype = dtypeOption(o.dtype, 'opts.dtype') ?? 'F32', kvDtype = dtypeOption(o.kvDtype, 'opts.kvDtype') ?? 'F32';
+    const named = checkNamedWeights(weights, llamaShapes(checked), (name) => isIgnoredLlamaTensor(name, checked), checked.model_type);
+    return Llama.build(checked, named, dtype, kvDtype);
   }
 
   /**
@@ -100,13 +105,14 @@ export class Llama {
    * @example const model = Llama.random({ vocab_size: 32000, hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22,
    *   num_attention_heads: 32, num_key_value_heads: 4, max_position_embeddings: 2048 }, 1);
    */
-  static random(config: LlamaConfig, seed = 0, opts?: { std?: number; dtype?: WeightDtype }): Llama {
+  static random(config: LlamaConfig, seed = 0, opts?: { std?: number; dtype?: WeightDtype; kvDtype?: WeightDtype }): Llama {
     const checked = parseLlamaConfig(config);
     integerOption(seed, 'seed', Number.MIN_SAFE_INTEGER);
-    const o = checkOptions(opts, 'opts', ['std', 'dtype']);
+    const o = checkOptions(opts, 'opts', ['std', 'dtype', 'kvDtype']);
     const std = o.std ?? 0.02;
     if (typeof std !== 'number' || !(std >= 0) || !Number.isFinite(std)) throw rangeError('opts.std', 'a finite number >= 0', String(std));
-    return Llama.build(checked, randomLlamaWeights(checked, seed, std), dtypeOption(o.dtype, 'opts.dtype') ?? 'F32');
+    const kvDtype = dtypeOption(o.kvDtype, 'opts.kvDtype') ?? 'F32';
+    return Llama.build(checked, randomLlamaWeights(checked, seed, std), dtypeOption(o.dtype, 'opts.dtype') ?? 'F32', kvDtype);
   }
 
   /**
@@ -118,9 +124,10 @@ export class Llama {
    */
   static async load(dir: string, opts?: LoadOptions): Promise<Llama> {
     if (typeof dir !== 'string' || dir.length === 0) throw typeError('dir', 'a non-empty folder path', dir);
-    const o = checkOptions(opts, 'opts', ['dtype']);
+    const o = checkOptions(opts, 'opts', ['dtype', 'kvDtype']);
+    const kvDtype = dtypeOption(o.kvDtype, 'opts.kvDtype') ?? 'F32';
     const { config, eosTokenId, ...model } = await readLlamaCheckpoint(dir, dtypeOption(o.dtype, 'opts.dtype'));
-    return new Llama(config, model, eosTokenId, await readTokenizer(dir));
+    return new Llama(config, model, kvDtype, eosTokenId, await readTokenizer(dir));
   }
 
   /**

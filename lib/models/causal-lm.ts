@@ -6,7 +6,7 @@ import type { Backend } from '../backend';
 import { rangeError, shapeError, typeError } from '../errors';
 import { checkTokens, GPTDecoder } from '../gpt/decoder';
 import type { Tensor } from '../types';
-import type { DecoderModel, DecoderSpec, DecoderState } from './decoder-spec';
+import type { DecoderModel, DecoderSpec, DecoderState, WeightDtype } from './decoder-spec';
 
 /** The sizes the stack runs with. */
 export interface CausalLMShape {
@@ -41,10 +41,12 @@ export function integerOption(value: unknown, name: string, min: number, fallbac
 export class CausalLM {
   private readonly model: DecoderModel;
 
+  /** kvDtype: the element type of every KV cache the model's decoding makes. */
   constructor(
     readonly ops: Backend,
     readonly spec: DecoderSpec,
     readonly shape: CausalLMShape,
+    readonly kvDtype: WeightDtype,
   ) {
     this.model = ops.createDecoder(spec);
   }
@@ -64,7 +66,7 @@ export class CausalLM {
 
   /** Runs `fn` on a fresh state of B rows and room for maxLen positions, freed afterwards. */
   private withState<T>(B: number, maxLen: number, fn: (state: DecoderState) => T): T {
-    const state = this.model.state(B, maxLen, null);
+    const state = this.model.state(B, maxLen, null, this.kvDtype);
     try {
       return fn(state);
     } finally {
@@ -92,7 +94,7 @@ export class CausalLM {
     const { maxPositions: max, maxPositionsKey: key } = this.shape;
     const n = integerOption(maxSeqLen, 'maxSeqLen', 1, max);
     if (n > max) throw rangeError('maxSeqLen', `an integer in [1, ${max}] (${key})`, String(n));
-    return new GPTDecoder(this.shape.vocab, n, this.model.state(1, n, null));
+    return new GPTDecoder(this.shape.vocab, n, this.model.state(1, n, null, this.kvDtype));
   }
 
   /**
@@ -104,7 +106,7 @@ export class CausalLM {
    */
   batchDecoder(lengths: readonly number[], maxSeqLen: number): BatchDecoder {
     const B = lengths.length, longest = Math.max(...lengths);
-    const state = this.model.state(B, maxSeqLen, Int32Array.from(lengths, (n) => longest - n));
+    const state = this.model.state(B, maxSeqLen, Int32Array.from(lengths, (n) => longest - n), this.kvDtype);
     // SharedArrayBuffer-backed: a pool job writes it while JS runs.
     const logits = new Float32Array(new SharedArrayBuffer(B * this.shape.vocab * 4));
     return {

@@ -96,5 +96,6 @@ export interface DecoderState {
 
 /** A model made by a backend; its states share its weights. */
 export interface DecoderModel {
-  state(B: number, maxLen: number, pad: Int32Array | null): DecoderState;
+  /** kvDtype: the element type of the state's KV caches. */
+  state(B: number, maxLen: number, pad: Int32Array | null, kvDtype: WeightDtype): DecoderState;
 }

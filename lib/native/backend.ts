@@ -3,7 +3,7 @@
 import type { Backend, KVStore } from '../backend';
 import type { Binding, NativeKVCache } from './binding';
 import { createNativeDecoder } from './decoder';
-import { createWire } from './wire';
+import { createWire, DTYPE_CODES } from './wire';
 
 export function createNativeBackend(binding: Binding): Backend {
   const wire = createWire(binding.wire);
@@ -19,7 +19,7 @@ export function createNativeBackend(binding: Binding): Backend {
     attentionAsync: (plan, q, k, v) =>
       binding.attentionAsync(q, k, v, plan.mask?.data ?? null, plan.kvValid, plan.causalOffset, wire.attention(plan)),
     concatPresent: (plan, past, x, xView, d) => binding.concatPresent(past, x, wire.present(plan, xView, d)),
-    createKVCache: (c) => new binding.KVCache(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen),
+    createKVCache: (c) => new binding.KVCache(c.batch, c.numKVHeads, c.headDim, c.maxSeqLen, DTYPE_CODES[c.dtype]),
     createMha(plan, w) {
       const layer = new binding.MultiHeadAttention(wire.mha(plan), w.wq, w.wk, w.wv, w.wo, w.bq, w.bk, w.bv, w.bo,
         plan.rope?.invFreq ?? null);

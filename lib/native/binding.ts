@@ -31,7 +31,7 @@ export interface NativeKVCache {
   readonly disposed: boolean;
   reset(): void;
   truncate(n: number): void;
-  /** Copies positions [0, length) as [batch, numKVHeads, length, headDim]. */
+  /** Copies positions [0, length) as float32 [batch, numKVHeads, length, headDim]. */
   read(keysOut: Float32Array, valuesOut: Float32Array): void;
   dispose(): void;
 }
@@ -93,7 +93,8 @@ export interface Binding {
   silu(x: Float32Array, out: Float32Array): void;
   swiglu(gate: Float32Array, up: Float32Array, out: Float32Array): void;
 
-  KVCache: new (batch: number, numKVHeads: number, headDim: number, maxSeqLen: number) => NativeKVCache;
+  /** dtype: attn::DType, 0 F32 (default), 1 F16, 2 BF16. */
+  KVCache: new (batch: number, numKVHeads: number, headDim: number, maxSeqLen: number, dtype?: number) => NativeKVCache;
   /**
    * params is the `wire.mha` struct; absent weights are null. invFreq: the rope inverse
    * frequencies (rotaryDim / 2 of them, copied at construction) when params.rotaryDim > 0, else null.
@@ -108,7 +109,8 @@ export interface Binding {
    */
   Decoder: new (params: Float64Array, weights: ReadonlyArray<Float32Array | Uint16Array | null>) => NativeDecoder;
   /** pad: B left-pad counts, or null. */
-  DecoderState: new (decoder: NativeDecoder, B: number, maxLen: number, pad: Int32Array | null) => NativeDecoderState;
+  /** kvDtype: the caches' attn::DType, 0 F32 (default), 1 F16, 2 BF16. */
+  DecoderState: new (decoder: NativeDecoder, B: number, maxLen: number, pad: Int32Array | null, kvDtype?: number) => NativeDecoderState;
 
   // Diagnostics (underscore: not re-exported by the package). Each bounds its own work.
   /** x <- exp(x - max) with the active kernel set; returns the sum. */

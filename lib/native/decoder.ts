@@ -2,7 +2,7 @@
 // native/binding/decoder_binding.cc reads them; each step is one addon call (or one pool job).
 import type { DecoderModel, DecoderSpec, LinearSpec, NormSpec } from '../models/decoder-spec';
 import type { Binding } from './binding';
-import type { Wire } from './wire';
+import { DTYPE_CODES, type Wire } from './wire';
 
 export function createNativeDecoder(binding: Binding, wire: Wire, spec: DecoderSpec): DecoderModel {
   const arrays: Array<Float32Array | Uint16Array | null> = [spec.tokens.data, spec.positions?.data ?? null];
@@ -20,8 +20,8 @@ export function createNativeDecoder(binding: Binding, wire: Wire, spec: DecoderS
   arrays.push(spec.head?.data ?? null, spec.rope?.invFreq ?? null);
   const decoder = new binding.Decoder(wire.decoder(spec), arrays);
   return {
-    state(B, maxLen, pad) {
-      const state = new binding.DecoderState(decoder, B, maxLen, pad);
+    state(B, maxLen, pad, kvDtype) {
+      const state = new binding.DecoderState(decoder, B, maxLen, pad, DTYPE_CODES[kvDtype]);
       return {
         get length() {
           return state.length;

@@ -29,7 +29,8 @@ const MASK = ['maskSb', 'maskSh', 'maskSq', 'maskLen'] as const;
 const PRESENT = ['B', 'H', 'P', 'S', 'd', 'xSb', 'xSh', 'xSt'] as const;
 const DECODER = ['vocab', 'width', 'layers', 'numHeads', 'numKVHeads', 'headDim', 'ffn', 'maxPositions', 'norm', 'eps', 'mlp',
   'rotaryDim', 'window', 'scale', 'dtype', 'tied'] as const;
-const DTYPE_CODES = { F32: 0, F16: 1, BF16: 2 } as const;
+/** attn::DType (native/include/attn/half.h): a weight's or a cache's element type. */
+export const DTYPE_CODES = { F32: 0, F16: 1, BF16: 2 } as const;
 
 export type AttentionField = (typeof ATTENTION)[number];
 

@@ -243,11 +243,13 @@ class DecoderStateWrap : public Napi::ObjectWrap<DecoderStateWrap> {
         }
       }
     }
+    const size_t kv_dtype = cb[4].IsUndefined() ? 0 : to_size(cb[4], "kvDtype");
+    if (kv_dtype > 2) throw_range_error(env, "Expected kvDtype in {0, 1, 2} (F32, F16, BF16) but received " + std::to_string(kv_dtype));
     const attn::DecoderConfig& c = decoder_->config();
     checked_mul(env, checked_mul(env, checked_mul(env, checked_mul(env, B, c.hkv, "cache size"), c.head_dim, "cache size"), max_len,
                                  "cache size"),
                 2 * c.layers, "cache size");
-    if (state_.init(c, B, max_len, pad.data) != attn::Status::kOk) {
+    if (state_.init(c, B, max_len, pad.data, static_cast<attn::DType>(kv_dtype)) != attn::Status::kOk) {
       throw Napi::RangeError::New(env, "Could not allocate the KV caches (" + std::to_string(c.layers) + " layers, batch " +
                                            std::to_string(B) + ", maxLen " + std::to_string(max_len) + ")");
     }

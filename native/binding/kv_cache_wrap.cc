@@ -1,6 +1,6 @@
-// binding.KVCache(batch, numKVHeads, headDim, maxSeqLen): storage lives in native memory and is
-// reported to V8 as external memory, so the GC sees its real cost; it is freed exactly once, by
-// dispose() or by the finalizer, whichever comes first.
+// binding.KVCache(batch, numKVHeads, headDim, maxSeqLen, dtype?): dtype 0 F32 (default), 1 F16 or
+// 2 BF16. Storage lives in native memory and is reported to V8 as external memory, so the GC sees
+// its real cost; it is freed exactly once, by dispose() or by the finalizer, whichever comes first.
 #include "kv_cache_wrap.h"
 
 #include <atomic>
@@ -66,9 +66,11 @@ KVCacheWrap::KVCacheWrap(const Napi::CallbackInfo& cb) : Napi::ObjectWrap<KVCach
   const size_t heads = to_size(cb[1], "numKVHeads");
   const size_t head_dim = to_size(cb[2], "headDim");
   const size_t max_len = to_size(cb[3], "maxSeqLen");
+  const size_t dtype = cb[4].IsUndefined() ? 0 : to_size(cb[4], "dtype");
   if (batch == 0 || heads == 0 || head_dim == 0 || max_len == 0) {
     throw_range_error(env, "Expected batch, numKVHeads, headDim and maxSeqLen >= 1");
   }
+  if (dtype > 2) throw_range_error(env, "Expected dtype in {0, 1, 2} (F32, F16, BF16) but received " + std::to_string(dtype));
   // Causal offsets handed to the attention kernel are int32.
   if (max_len > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
     throw_range_error(env, "Expected maxSeqLen <= 2147483647");
@@ -76,7 +78,7 @@ KVCacheWrap::KVCacheWrap(const Napi::CallbackInfo& cb) : Napi::ObjectWrap<KVCach
   const size_t elements =
       checked_mul(env, checked_mul(env, checked_mul(env, batch, heads, "cache size"), head_dim, "cache size"),
                   max_len, "cache size");
-  if (cache_.init(batch, heads, head_dim, max_len) != attn::Status::kOk) {
+  if (cache_.init(batch, heads, head_dim, max_len, static_cast<attn::DType>(dtype)) != attn::Status::kOk) {
     throw Napi::RangeError::New(env, "Could not allocate " + std::to_string(elements) +
                                     " keys and values for the KV cache");
   }
@@ -126,7 +128,7 @@ Napi::Value KVCacheWrap::truncate(const Napi::CallbackInfo& cb) {
   return env.Undefined();
 }
 
-// read(keysOut, valuesOut): copies positions [0, length) as (B, Hkv, length, D).
+// read(keysOut, valuesOut): copies positions [0, length) as (B, Hkv, length, D) float32.
 Napi::Value KVCacheWrap::read(const Napi::CallbackInfo& cb) {
   Napi::Env env = cb.Env();
   const attn::KVCache& cache = usable(env);

@@ -30,8 +30,11 @@ Status attention(const AttentionArgs& a) {
   if (a.qk_mode < -1 || a.qk_mode > 3 || (a.qk_mode >= 0 && a.qk_out == nullptr && a.B * a.Sq * a.Skv != 0)) {
     return Status::kBadShape;
   }
-  if (!view_ok(a.q, a.B, a.Hq, a.Sq, a.D) || !view_ok(a.k, a.B, a.Hkv, a.Skv, a.D) ||
-      !view_ok(a.v, a.B, a.Hkv, a.Skv, a.Dv) || (a.y == nullptr && a.B * a.Sq * a.Dv != 0)) {
+  if (a.kv_dtype != DType::kF32 && a.kv_dtype != DType::kF16 && a.kv_dtype != DType::kBF16) return Status::kBadShape;
+  const bool half = a.kv_dtype != DType::kF32;
+  const bool keys_ok = half ? a.k16 != nullptr || a.B * a.Hkv * a.Skv * a.D == 0 : view_ok(a.k, a.B, a.Hkv, a.Skv, a.D);
+  const bool values_ok = half ? a.v16 != nullptr || a.B * a.Hkv * a.Skv * a.Dv == 0 : view_ok(a.v, a.B, a.Hkv, a.Skv, a.Dv);
+  if (!view_ok(a.q, a.B, a.Hq, a.Sq, a.D) || !keys_ok || !values_ok || (a.y == nullptr && a.B * a.Sq * a.Dv != 0)) {
     return Status::kBadShape;
   }
   if (a.B == 0 || a.Sq == 0) return Status::kOk;

@@ -69,7 +69,7 @@ Status attention_decode(const AttentionArgs& a) {
 
   parallel(threads, [&](Team& team) {
     TileScratch sc;
-    const bool ok = sc.init(rows, a.D, a.Dv);
+    const bool ok = sc.init(rows, a.D, a.Dv, a.kv_dtype);
     if (!ok) oom.store(true, std::memory_order_relaxed);
     team.for_dynamic(items, 1, [&](size_t item) {
       if (!ok) return;

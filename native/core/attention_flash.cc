@@ -58,18 +58,21 @@ Tile make_tile(const AttentionArgs& a, size_t b, size_t hk, size_t q0, size_t np
 
 TileScratch::~TileScratch() { std::free(block_); }
 
-bool TileScratch::init(size_t max_rows, size_t D, size_t Dv) {
+bool TileScratch::init(size_t max_rows, size_t D, size_t Dv, DType kv_dtype) {
   const size_t lds = round_up(max_rows, kAttnPanel);
   // Every region starts on a 64-byte boundary.
   const size_t fq = round_up(lds * D, 16), fs = round_up(kKvTile * lds, 16), fo = round_up(max_rows * Dv, 16);
-  const size_t bytes = (fq + fs + fo + 3 * lds) * sizeof(float) + lds * (sizeof(int32_t) + sizeof(int64_t) + sizeof(void*));
+  const size_t fkv = kv_dtype == DType::kF32 ? 0 : kKvTile * D;
+  const size_t bytes = (fq + fs + fo + fkv + 3 * lds) * sizeof(float) +
+                       lds * (sizeof(int32_t) + sizeof(int64_t) + sizeof(void*));
   block_ = std::aligned_alloc(64, round_up(bytes, 64));
   if (block_ == nullptr) return false;
   float* f = static_cast<float*>(block_);
   q = f;
   s = q + fq;
   o = s + fs;
-  m = o + fo;
+  kv = fkv > 0 ? o + fo : nullptr;
+  m = o + fo + fkv;
   l = m + lds;
   alpha = l + lds;
   lim = reinterpret_cast<int64_t*>(alpha + lds);  // lds is a multiple of 16: 8-byte aligned
@@ -134,6 +137,20 @@ void apply_mask(const AttentionArgs& a, const Tile& t, TileScratch& sc, size_t j
   }
 }
 
+// n rows of 16-bit elements, row j at src + j * st, widened into n * d contiguous floats: a prefill
+// step of a half-precision cache's keys is read from memory once, as 16-bit, and the float32 panel
+// kernel runs on the widened copy while it is in L1/L2.
+const float* widen_rows(const KernelTable& kt, DType dtype, const uint16_t* src, size_t st, size_t n, size_t d,
+                        float* dst) {
+  const auto cvt = dtype == DType::kF16 ? kt.cvt_f16_f32 : kt.cvt_bf16_f32;
+  if (st == d) {
+    cvt(src, dst, n * d);
+  } else {
+    for (size_t j = 0; j < n; ++j) cvt(src + j * st, dst + j * d, d);
+  }
+  return dst;
+}
+
 }  // namespace
 
 void tile_pass(const AttentionArgs& a, const KernelTable& kt, const Tile& t, TileScratch& sc, size_t j_begin,
@@ -150,15 +167,22 @@ void tile_pass(const AttentionArgs& a, const KernelTable& kt, const Tile& t, Til
       nk_max = std::max(nk_max, sc.vis[r]);
     }
     if (nk_max == 0) continue;
-    const float* kj = a.k.data + t.b * a.k.sb + t.hk * a.k.sh + j0 * a.k.st;
-    const float* vj = a.v.data + t.b * a.v.sb + t.hk * a.v.sh + j0 * a.v.st;
+    const size_t k_off = t.b * a.k.sb + t.hk * a.k.sh + j0 * a.k.st;
+    const size_t v_off = t.b * a.v.sb + t.hk * a.v.sh + j0 * a.v.st;
+    const bool f32 = a.kv_dtype == DType::kF32, f16 = a.kv_dtype == DType::kF16;
     if (t.packed) {
+      // Each key serves many rows here: widen the step once and run the float32 panel kernel.
+      const float* kj = f32 ? a.k.data + k_off
+                            : widen_rows(kt, a.kv_dtype, a.k16 + k_off, a.k.st, static_cast<size_t>(nk_max), D, sc.kv);
+      const size_t k_st = f32 ? a.k.st : D;
       for (size_t p = 0; p < t.lds; p += kAttnPanel) {
         const int32_t n = *std::max_element(sc.vis + p, sc.vis + p + kAttnPanel);
-        if (n > 0) kt.attn_qk_panel(kj, a.k.st, n, sc.q + p * D, D, sc.s + p, t.lds);
+        if (n > 0) kt.attn_qk_panel(kj, k_st, n, sc.q + p * D, D, sc.s + p, t.lds);
       }
+    } else if (f32) {
+      kt.attn_qk_rows(a.k.data + k_off, a.k.st, nk_max, sc.q, D, t.rows, D, sc.s, t.lds);
     } else {
-      kt.attn_qk_rows(kj, a.k.st, nk_max, sc.q, D, t.rows, D, sc.s, t.lds);
+      (f16 ? kt.attn_qk_rows_f16 : kt.attn_qk_rows_bf16)(a.k16 + k_off, a.k.st, nk_max, sc.q, D, t.rows, D, sc.s, t.lds);
     }
     float scale = a.scale;
     if (a.softcap > 0.f) {
@@ -170,7 +194,11 @@ void tile_pass(const AttentionArgs& a, const KernelTable& kt, const Tile& t, Til
       scale = 1.f;
     }
     kt.attn_softmax(sc.s, t.lds, nk_max, nr8, sc.vis, scale, sc.m, sc.l, sc.alpha);
-    kt.attn_pv(sc.s, t.lds, vj, a.v.st, sc.vis, sc.alpha, sc.o, Dv, t.rows, Dv);
+    if (f32) {
+      kt.attn_pv(sc.s, t.lds, a.v.data + v_off, a.v.st, sc.vis, sc.alpha, sc.o, Dv, t.rows, Dv);
+    } else {
+      (f16 ? kt.attn_pv_f16 : kt.attn_pv_bf16)(sc.s, t.lds, a.v16 + v_off, a.v.st, sc.vis, sc.alpha, sc.o, Dv, t.rows, Dv);
+    }
   }
 }
 
@@ -202,7 +230,7 @@ Status attention_flash(const AttentionArgs& a) {
 
   parallel(threads, [&](Team& team) {
     TileScratch sc;
-    const bool ok = sc.init(bq * G, a.D, a.Dv);
+    const bool ok = sc.init(bq * G, a.D, a.Dv, a.kv_dtype);
     if (!ok) oom.store(true, std::memory_order_relaxed);
     team.for_dynamic(items, 1, [&](size_t item) {
       if (!ok) return;

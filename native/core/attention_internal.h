@@ -49,7 +49,8 @@ class TileScratch {
   TileScratch(const TileScratch&) = delete;
   TileScratch& operator=(const TileScratch&) = delete;
 
-  bool init(size_t max_rows, size_t D, size_t Dv);  // false when the allocation fails
+  // false when the allocation fails; kv_dtype other than kF32 adds the widened keys' buffer.
+  bool init(size_t max_rows, size_t D, size_t Dv, DType kv_dtype);
 
   float* q = nullptr;      // packed panels (lds * D) or plain rows (rows * D)
   float* s = nullptr;      // kKvTile * lds transposed scores / probabilities
@@ -60,6 +61,7 @@ class TileScratch {
   int32_t* vis = nullptr;  // lds visible keys of each row in the current step
   int64_t* lim = nullptr;  // lds row limits (row_limit)
   const void** mask_rows = nullptr;  // lds mask rows (element 0 = key 0), when there is a mask
+  float* kv = nullptr;     // kKvTile * D: one step of a half-precision cache's keys, widened (prefill)
 
  private:
   void* block_ = nullptr;

@@ -8,7 +8,7 @@
 //   P = softmax(S) (0 for a row with no finite score) -> mode 3
 //   y = P V
 //
-// Memory is one row of Skv floats per thread besides qk_out itself. The fast path for every
+// Memory is one row of Skv floats (and one widened key or value) per thread besides qk_out itself. The fast path for every
 // other call is attention_flash.cc / attention_decode.cc.
 #include <algorithm>
 #include <atomic>
@@ -29,12 +29,24 @@ struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
 };
 
+// Key or value j of kv head (b, hk) as float32: in place, or widened into `wide` (max(D, Dv)
+// floats) from a half-precision cache.
+const float* kv_row(const AttentionArgs& a, const KernelTable& kt, bool key, size_t b, size_t hk, size_t j,
+                    float* wide) {
+  const View4& view = key ? a.k : a.v;
+  const size_t off = b * view.sb + hk * view.sh + j * view.st, n = key ? a.D : a.Dv;
+  if (a.kv_dtype == DType::kF32) return view.data + off;
+  (a.kv_dtype == DType::kF16 ? kt.cvt_f16_f32 : kt.cvt_bf16_f32)((key ? a.k16 : a.v16) + off, wide, n);
+  return wide;
+}
+
+// s: Skv floats, then max(D, Dv) for a widened key or value.
 void score_row(const AttentionArgs& a, const KernelTable& kt, size_t b, size_t h, size_t i, float* s) {
   const size_t G = a.Hq / a.Hkv, hk = h / G, Skv = a.Skv;
   float* out = a.qk_out + ((b * a.Hq + h) * a.Sq + i) * Skv;
+  float* wide = s + Skv;
   const float* qr = a.q.data + b * a.q.sb + h * a.q.sh + i * a.q.st;
-  const float* kh = a.k.data + b * a.k.sb + hk * a.k.sh;
-  for (size_t j = 0; j < Skv; ++j) s[j] = a.scale * kt.vec_dot(qr, kh + j * a.k.st, a.D);
+  for (size_t j = 0; j < Skv; ++j) s[j] = a.scale * kt.vec_dot(qr, kv_row(a, kt, true, b, hk, j, wide), a.D);
   if (a.qk_mode == 0) std::memcpy(out, s, Skv * sizeof(float));
   if (a.softcap > 0.f) kt.vec_softcap(s, 1.f, a.softcap, Skv);
   if (a.qk_mode == 1) std::memcpy(out, s, Skv * sizeof(float));
@@ -60,9 +72,8 @@ void score_row(const AttentionArgs& a, const KernelTable& kt, size_t b, size_t h
   const float sum = kt.vec_expsum(s, mx, Skv);
   kt.vec_scale(s, 1.f / sum, Skv);
   if (a.qk_mode == 3) std::memcpy(out, s, Skv * sizeof(float));
-  const float* vh = a.v.data + b * a.v.sb + hk * a.v.sh;
   for (size_t j = 0; j < lim; ++j) {
-    if (s[j] != 0.f) kt.vec_axpy(yr, vh + j * a.v.st, s[j], a.Dv);
+    if (s[j] != 0.f) kt.vec_axpy(yr, kv_row(a, kt, false, b, hk, j, wide), s[j], a.Dv);
   }
 }
 
@@ -76,7 +87,8 @@ Status attention_scores(const AttentionArgs& a) {
   std::atomic<bool> oom{false};
 
   parallel(threads, [&](Team& team) {
-    std::unique_ptr<float, FreeDeleter> row(static_cast<float*>(std::malloc(std::max<size_t>(a.Skv, 1) * sizeof(float))));
+    const size_t floats = a.Skv + std::max(a.D, a.Dv);
+    std::unique_ptr<float, FreeDeleter> row(static_cast<float*>(std::malloc(std::max<size_t>(floats, 1) * sizeof(float))));
     if (!row) oom.store(true, std::memory_order_relaxed);
     team.for_dynamic(rows, 16, [&](size_t idx) {
       if (!row) return;

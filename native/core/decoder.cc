@@ -48,7 +48,8 @@ void add(float* x, const float* y, size_t n) {
 
 }  // namespace
 
-Status DecoderState::init(const DecoderConfig& config, size_t batch, size_t max_len, const int32_t* pad) {
+Status DecoderState::init(const DecoderConfig& config, size_t batch, size_t max_len, const int32_t* pad,
+                          DType kv_dtype) {
   release();
   if (batch == 0 || max_len == 0) return Status::kBadShape;
   try {
@@ -60,7 +61,7 @@ Status DecoderState::init(const DecoderConfig& config, size_t batch, size_t max_
     return Status::kOutOfMemory;
   }
   for (KVCache& cache : caches_) {
-    const Status status = cache.init(batch, config.hkv, config.head_dim, max_len);
+    const Status status = cache.init(batch, config.hkv, config.head_dim, max_len, kv_dtype);
     if (status != Status::kOk) {
       release();
       return status;
@@ -211,10 +212,7 @@ Status decoder_step(const DecoderConfig& c, const DecoderWeights& w, DecoderStat
     // Written beyond the cache's length, so the valid positions stay intact if a later stage fails.
     if (status == Status::kOk) status = cache.write(past, k_new, v_new, S);
     if (status != Status::kOk) break;
-    att.k = cache.key_view();
-    att.v = cache.value_view();
-    att.k.data += lo * att.k.st;
-    att.v.data += lo * att.v.st;
+    cache.attend(att, lo);
     att.qk_mode = step.probs && l == step.probs_layer ? 3 : -1;
     att.qk_out = att.qk_mode == 3 ? step.probs : nullptr;
     status = attention(att);

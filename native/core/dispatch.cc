@@ -20,6 +20,7 @@ constexpr KernelTable kScalarTable = {
     // attention tiles
     f32_vec_softcap__scalar, f32_attn_qk_panel__scalar, f32_attn_qk_rows__scalar,
     f32_attn_softmax__scalar, f32_attn_pv__scalar,
+    f16_attn_qk_rows__scalar, bf16_attn_qk_rows__scalar, f16_attn_pv__scalar, bf16_attn_pv__scalar,
     // probes
     f32_probe_fma__scalar, kProbeFmaFlopsPerIter__scalar, f32_probe_sum__scalar,
     // Llama-family row ops
@@ -39,6 +40,7 @@ constexpr KernelTable kAvx512Table = {
     // attention tiles
     f32_vec_softcap__avx512, f32_attn_qk_panel__avx512, f32_attn_qk_rows__avx512,
     f32_attn_softmax__avx512, f32_attn_pv__avx512,
+    f16_attn_qk_rows__avx512, bf16_attn_qk_rows__avx512, f16_attn_pv__avx512, bf16_attn_pv__avx512,
     // probes
     f32_probe_fma__avx512, kProbeFmaFlopsPerIter__avx512, f32_probe_sum__avx512,
     // Llama-family row ops
@@ -58,6 +60,7 @@ constexpr KernelTable kAvx2Table = {
     // attention tiles
     f32_vec_softcap__avx2, f32_attn_qk_panel__avx2, f32_attn_qk_rows__avx2, f32_attn_softmax__avx2,
     f32_attn_pv__avx2,
+    f16_attn_qk_rows__avx2, bf16_attn_qk_rows__avx2, f16_attn_pv__avx2, bf16_attn_pv__avx2,
     // probes
     f32_probe_fma__avx2, kProbeFmaFlopsPerIter__avx2, f32_probe_sum__avx2,
     // Llama-family row ops
@@ -79,6 +82,7 @@ constexpr KernelTable kNeonTable = {
     // attention tiles
     f32_vec_softcap__neon, f32_attn_qk_panel__neon, f32_attn_qk_rows__neon, f32_attn_softmax__neon,
     f32_attn_pv__neon,
+    f16_attn_qk_rows__neon, bf16_attn_qk_rows__neon, f16_attn_pv__neon, bf16_attn_pv__neon,
     // probes
     f32_probe_fma__neon, kProbeFmaFlopsPerIter__neon, f32_probe_sum__neon,
     // Llama-family row ops

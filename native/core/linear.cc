@@ -23,10 +23,6 @@ constexpr size_t kRowAlign = 16;
 // chunk of kChunkRows rows of x passes over them), so W still comes from memory once.
 constexpr size_t kBlockBytes = size_t{1} << 18;
 constexpr size_t kChunkRows = 32;
-// A prefill over 16-bit W widens this many bytes of float32 W at a time and multiplies them on the
-// packed GEMM: its packing and register tiles reuse each weight across many rows of x, which the
-// matrix-vector walk cannot, and the widening is one pass over W.
-constexpr size_t kWidenBytes = size_t{1} << 21;
 // Floats per cache line. A batch's tiles load each x vector once per group of W rows; rows of x
 // off a line split every load in two (the decoder's buffers are std::vectors, 16-byte aligned),
 // and F32 batches of 8 ran 15-20% slower that way on Zen 5, so such x is copied to aligned rows.
@@ -77,57 +73,36 @@ const float* aligned_x(const LinearArgs& a, size_t ldx) {
   return x;
 }
 
-// 16-bit W, many rows of x: blocks of W rows widened to float32 (threads split the rows), then
-// y[:, block] = x block^T + b on the GEMM path, which runs on the team itself.
+// 16-bit W, many rows of x: the packed GEMM, W's rows widened block by block as they are packed
+// (MatmulArgs::b16), so W is read once, at 2 bytes, and nothing as large as W is written.
 Status linear_widened(const LinearArgs& a) {
-  const KernelTable& kt = kernels();
-  const auto widen = a.w_dtype == DType::kF16 ? kt.cvt_f16_f32 : kt.cvt_bf16_f32;
-  const size_t nb = std::min(a.n, std::max(kRowAlign, kWidenBytes / (a.k * sizeof(float))));
-  // Grow-only per calling thread (a decode step's pool thread keeps its own); taken as pointers
-  // before any parallel region, where the name would denote each thread's own vectors.
-  static thread_local std::vector<float> wide_buf, out_buf, x_buf;
+  const bool plain_x = a.ldx == a.k, plain_y = a.ldy == a.n;
+  // Grow-only per calling thread (a decode step's pool thread keeps its own).
+  static thread_local std::vector<float> x_buf, out_buf;
   try {
-    if (wide_buf.size() < nb * a.k) wide_buf.resize(nb * a.k);
-    if (out_buf.size() < a.m * nb) out_buf.resize(a.m * nb);
-    if (a.ldx != a.k && x_buf.size() < a.m * a.k) x_buf.resize(a.m * a.k);
+    if (!plain_x && x_buf.size() < a.m * a.k) x_buf.resize(a.m * a.k);
+    if (!plain_y && out_buf.size() < a.m * a.n) out_buf.resize(a.m * a.n);
   } catch (const std::bad_alloc&) {
     return Status::kOutOfMemory;
   }
-  float* const wide = wide_buf.data();
-  float* const out = out_buf.data();
-  const float* x = a.x;
-  if (a.ldx != a.k) {
+  if (!plain_x) {
     for (size_t i = 0; i < a.m; ++i) std::copy_n(a.x + i * a.ldx, a.k, x_buf.data() + i * a.k);
-    x = x_buf.data();
   }
-  for (size_t j0 = 0; j0 < a.n; j0 += nb) {
-    const size_t rows = std::min(nb, a.n - j0);
-    const uint16_t* w = static_cast<const uint16_t*>(a.w) + j0 * a.k;
-    {
-      const size_t groups = (rows + kRowAlign - 1) / kRowAlign;
-      const int threads = rows * a.k * 2 < kSerialBytes ? 1 : static_cast<int>(std::min<size_t>(num_threads(), groups));
-      std::lock_guard<std::mutex> lock(compute_lock());
-      parallel(threads, [&](Team& team) {
-        team.for_static(groups, [&](size_t g) {
-          const size_t r0 = g * kRowAlign, r1 = std::min(rows, r0 + kRowAlign);
-          widen(w + r0 * a.k, wide + r0 * a.k, (r1 - r0) * a.k);
-        });
-      });
-    }
-    MatmulArgs mm;
-    mm.a = x;
-    mm.b = wide;
-    mm.bias = a.bias ? a.bias + j0 : nullptr;
-    mm.c = out;
-    mm.m = a.m;
-    mm.k = a.k;
-    mm.n = rows;
-    mm.trans_b = true;
-    const Status status = matmul(mm);
-    if (status != Status::kOk) return status;
-    for (size_t i = 0; i < a.m; ++i) std::copy_n(out + i * rows, rows, a.y + i * a.ldy + j0);
+  MatmulArgs mm;
+  mm.a = plain_x ? a.x : x_buf.data();
+  mm.b16 = static_cast<const uint16_t*>(a.w);
+  mm.b_dtype = a.w_dtype;
+  mm.bias = a.bias;
+  mm.c = plain_y ? a.y : out_buf.data();
+  mm.m = a.m;
+  mm.k = a.k;
+  mm.n = a.n;
+  mm.trans_b = true;
+  const Status status = matmul(mm);
+  if (status == Status::kOk && !plain_y) {
+    for (size_t i = 0; i < a.m; ++i) std::copy_n(out_buf.data() + i * a.n, a.n, a.y + i * a.ldy);
   }
-  return Status::kOk;
+  return status;
 }
 
 }  // namespace

@@ -76,7 +76,7 @@ class Scratch {
 };
 
 struct ThreadScratch {
-  Scratch a, b;
+  Scratch a, b, wide;
 };
 
 ThreadScratch& thread_scratch() {
@@ -155,9 +155,24 @@ void pack_b(const View& b, size_t kc, size_t nc, size_t nr, float* dst) {
   }
 }
 
-// One independent block of C: C[0:m, 0:n] (ldc) = A @ B (+ bias[0:n]).
+// B^T[c0 + j, 0:kc] for j < nc (16-bit rows `ld` apart) -> NR-column panels as pack_b lays them out:
+// each panel's rows widened into `wide` (nr x kc floats, in L1/L2), then interleaved.
+void pack_b16(const KernelTable& kt, DType dtype, const uint16_t* bt, size_t ld, size_t kc, size_t nc, size_t nr,
+              float* wide, float* dst) {
+  const auto cvt = dtype == DType::kF16 ? kt.cvt_f16_f32 : kt.cvt_bf16_f32;
+  for (size_t c0 = 0; c0 < nc; c0 += nr, dst += nr * kc) {
+    const size_t cols = std::min(nr, nc - c0);
+    for (size_t j = 0; j < cols; ++j) cvt(bt + (c0 + j) * ld, wide + j * kc, kc);
+    interleave_any(nr, wide, kc, cols, kc, dst);
+  }
+}
+
+// One independent block of C: C[0:m, 0:n] (ldc) = A @ B (+ bias[0:n]). With b16 set, B is
+// B^T's 16-bit rows, b16[j * k + p] = B[p, j].
 struct Block {
   View a, b;
+  const uint16_t* b16;
+  DType b_dtype;
   float* c;
   size_t ldc;
   const float* bias;
@@ -177,9 +192,10 @@ Status gemm_block(const KernelTable& kt, const Block& blk) {
   // slower at n = 256). The kernel needs B rows contiguous, so a transposed B is always packed.
   const size_t col_tiles = (n + nr - 1) / nr;
   const bool pack_a_panels = blk.a.cs == 1 ? col_tiles > 32 : col_tiles > 4;
-  const bool pack_b_panels = blk.b.cs != 1 || m > 2 * mr;
+  const bool pack_b_panels = blk.b16 != nullptr || blk.b.cs != 1 || m > 2 * mr;
   float* a_buf = nullptr;
   float* b_buf = nullptr;
+  float* wide = nullptr;
   if (pack_a_panels || pack_b_panels) {
     ThreadScratch& scratch = thread_scratch();
     const size_t kc_max = std::max<size_t>(1, std::min(kc_blk, k));
@@ -189,6 +205,7 @@ Status gemm_block(const KernelTable& kt, const Block& blk) {
     if (pack_b_panels && !(b_buf = scratch.b.get(round_up(std::min(kNc, n), nr) * kc_max))) {
       return Status::kOutOfMemory;
     }
+    if (blk.b16 != nullptr && !(wide = scratch.wide.get(nr * kc_max))) return Status::kOutOfMemory;
   }
   const size_t a_rs = pack_a_panels ? 1 : blk.a.rs, a_cs = pack_a_panels ? mr : blk.a.cs;
   const size_t ldb = pack_b_panels ? nr : blk.b.rs;
@@ -199,7 +216,11 @@ Status gemm_block(const KernelTable& kt, const Block& blk) {
     for (size_t pc = 0; pc == 0 || pc < k; pc += kc_blk) {
       const size_t kc = std::min(kc_blk, k - pc);
       const bool accumulate = pc != 0;
-      if (pack_b_panels) pack_b(View{blk.b.at(pc, jc), blk.b.rs, blk.b.cs}, kc, nc, nr, b_buf);
+      if (blk.b16 != nullptr) {
+        pack_b16(kt, blk.b_dtype, blk.b16 + jc * k + pc, k, kc, nc, nr, wide, b_buf);
+      } else if (pack_b_panels) {
+        pack_b(View{blk.b.at(pc, jc), blk.b.rs, blk.b.cs}, kc, nc, nr, b_buf);
+      }
       for (size_t ic = 0; ic < m; ic += mc_blk) {
         const size_t mc = std::min(mc_blk, m - ic);
         if (pack_a_panels) pack_a(View{blk.a.at(ic, pc), blk.a.rs, blk.a.cs}, mc, kc, mr, a_buf);
@@ -267,6 +288,10 @@ void chunk_range(size_t size, size_t unit, size_t count, size_t index, size_t* b
 
 Status matmul(const MatmulArgs& args) {
   const size_t m = args.m, k = args.k, n = args.n;
+  const bool half_b = args.b16 != nullptr;
+  if (half_b && (!args.trans_b || args.batch_rank != 0 || (args.b_dtype != DType::kF16 && args.b_dtype != DType::kBF16))) {
+    return Status::kBadShape;
+  }
   if (m == 0 || n == 0) return Status::kOk;
   size_t batch = 1;
   for (size_t i = 0; i < args.batch_rank; ++i) batch *= args.batch_dims[i];
@@ -302,7 +327,9 @@ Status matmul(const MatmulArgs& args) {
     if (r0 == r1 || c0 == c1) return Status::kOk;
     Block blk;
     blk.a = View{args.a + a_off + r0 * a.rs, a.rs, a.cs};
-    blk.b = View{args.b + b_off + c0 * b.cs, b.rs, b.cs};
+    blk.b = View{half_b ? nullptr : args.b + b_off + c0 * b.cs, b.rs, b.cs};
+    blk.b16 = half_b ? args.b16 + c0 * k : nullptr;
+    blk.b_dtype = args.b_dtype;
     blk.c = args.c + bi * m * n + r0 * n + c0;
     blk.ldc = n;
     blk.bias = args.bias != nullptr ? args.bias + c0 : nullptr;

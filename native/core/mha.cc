@@ -115,8 +115,7 @@ Status mha_forward(const MhaShape& shape, const MhaWeights& w, const MhaCall& ca
     // Written beyond the cache's length, so the valid positions stay intact if a later stage fails.
     status = cache->write(past, k_new, v_new, S);
     if (status != Status::kOk) return status;
-    att.k = cache->key_view();
-    att.v = cache->value_view();
+    cache->attend(att, 0);
   } else {
     att.k = k_new;
     att.v = v_new;

@@ -36,6 +36,7 @@
 #include "attn/attention.h"
 #include "attn/half.h"
 #include "attn/kernels.h"
+#include "attn/kv_cache.h"
 #include "attn/linear.h"
 #include "attn/llama_ops.h"
 #include "attn/matmul.h"
@@ -1020,6 +1021,167 @@ void half_conversion_check(attn::DType t) {
   }
 }
 
+uint16_t narrow(attn::DType t, float x) { return t == attn::DType::kF16 ? attn::f32_to_f16(x) : attn::f32_to_bf16(x); }
+
+// f32_to_f16 / f32_to_bf16 round to nearest, ties to even: every pattern converts back to itself
+// (NaN to a NaN); at the midpoint between each finite value and the next (infinity counting as
+// the next power of two) the even one wins, and one float either side goes to the nearer one.
+void narrow_check(attn::DType t) {
+  const bool f16 = t == attn::DType::kF16;
+  const uint16_t inf = f16 ? 0x7c00 : 0x7f80;
+  for (uint32_t h = 0; h <= 0xffff; ++h) {
+    const uint16_t bits = static_cast<uint16_t>(h);
+    const double value = half_ref(t, bits);
+    const uint16_t back = narrow(t, static_cast<float>(value));
+    if (std::isnan(value) ? !std::isnan(half_ref(t, back)) : back != bits) fail("0x%04x -> 0x%04x", h, back);
+    if ((bits & 0x7fff) >= inf) continue;
+    const uint16_t up = static_cast<uint16_t>(bits + 1);  // the next value away from zero
+    const double next = (up & 0x7fff) == inf ? std::copysign(std::ldexp(1.0, f16 ? 16 : 128), value) : half_ref(t, up);
+    const float mid = static_cast<float>((value + next) / 2);  // exact: a few bits past the format's
+    const uint16_t even = (bits & 1) == 0 ? bits : up;
+    if (narrow(t, mid) != even) fail("midpoint of 0x%04x: 0x%04x, want 0x%04x", h, narrow(t, mid), even);
+    const float below = std::nextafter(mid, static_cast<float>(value)), above = std::nextafter(mid, static_cast<float>(next));
+    if (narrow(t, below) != bits || narrow(t, above) != up) {
+      fail("around the midpoint of 0x%04x: 0x%04x, 0x%04x", h, narrow(t, below), narrow(t, above));
+    }
+  }
+}
+
+// n 16-bit elements ending at a guard page (mem holds them).
+uint16_t* guarded_bits(Guarded& mem, size_t n, attn::DType t) {
+  uint16_t* x = reinterpret_cast<uint16_t*>(mem.data() + mem.size()) - n;
+  for (size_t i = 0; i < n; ++i) x[i] = narrow(t, uniform());
+  return x;
+}
+
+// attn_qk_rows_f16/bf16 and attn_pv_f16/bf16 (the decode tiles over a half-precision cache): bit
+// for bit what attn_qk_rows / attn_pv give on the same values widened, for every head size tail,
+// row count and visibility, the keys and values ending at a guard page and outputs fenced.
+void half_tiles_check(const KernelTable& kt, attn::DType t) {
+  const auto qk16 = t == attn::DType::kF16 ? kt.attn_qk_rows_f16 : kt.attn_qk_rows_bf16;
+  const auto pv16 = t == attn::DType::kF16 ? kt.attn_pv_f16 : kt.attn_pv_bf16;
+  for (size_t d : {size_t{1}, size_t{3}, size_t{7}, size_t{8}, size_t{9}, size_t{15}, size_t{17}, size_t{40}, size_t{64}, size_t{130}}) {
+    for (size_t nr = 1; nr <= 9; ++nr) {
+      const size_t nk = 1 + (d * 7 + nr * 5) % 37, k_st = d + 3, q_st = d + 1, lds = 16;
+      Guarded mem(((nk - 1) * k_st + d + 1) / 2);
+      const uint16_t* k16 = guarded_bits(mem, (nk - 1) * k_st + d, t);
+      std::vector<float> kw((nk - 1) * k_st + d), q(nr * q_st);
+      for (size_t i = 0; i < kw.size(); ++i) kw[i] = static_cast<float>(half_ref(t, k16[i]));
+      fill(q.data(), q.size());
+      std::vector<float> got((nk + 1) * lds, kSentinel), want = got;
+      qk16(k16, k_st, nk, q.data(), q_st, nr, d, got.data(), lds);
+      kt.attn_qk_rows(kw.data(), k_st, nk, q.data(), q_st, nr, d, want.data(), lds);
+      if (std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) != 0) fail("qk_rows d=%zu nr=%zu nk=%zu", d, nr, nk);
+    }
+  }
+  for (size_t nr : {size_t{1}, size_t{4}, size_t{6}, size_t{7}, size_t{13}}) {
+    for (size_t dv = 1; dv <= 70; dv += (dv < 36 ? 1 : 11)) {
+      const size_t ldp = (nr + 15) / 16 * 16, ldo = dv + 3, v_st = dv + 2;
+      std::vector<int32_t> vis(ldp, 0);
+      int32_t vmax = 1;
+      for (size_t r = 0; r < nr; ++r) vmax = std::max(vmax, vis[r] = static_cast<int32_t>(r % 5 == 4 ? 0 : pick(1, 30)));
+      const size_t nk = static_cast<size_t>(vmax);
+      std::vector<float> pr(nk * ldp, 0.f), alpha(ldp);
+      for (size_t j = 0; j < nk; ++j) {
+        for (size_t r = 0; r < nr; ++r) pr[j * ldp + r] = j < static_cast<size_t>(vis[r]) ? uniform(0.f, 1.f) : 0.f;
+      }
+      for (size_t r = 0; r < nr; ++r) alpha[r] = uniform(0.f, 1.f);
+      Guarded mem(((nk - 1) * v_st + dv + 1) / 2);
+      const uint16_t* v16 = guarded_bits(mem, (nk - 1) * v_st + dv, t);
+      std::vector<float> vw((nk - 1) * v_st + dv);
+      for (size_t i = 0; i < vw.size(); ++i) vw[i] = static_cast<float>(half_ref(t, v16[i]));
+      std::vector<float> got(nr * ldo, kSentinel);
+      for (size_t r = 0; r < nr; ++r) fill(got.data() + r * ldo, dv);
+      std::vector<float> want = got;
+      pv16(pr.data(), ldp, v16, v_st, vis.data(), alpha.data(), got.data(), ldo, nr, dv);
+      kt.attn_pv(pr.data(), ldp, vw.data(), v_st, vis.data(), alpha.data(), want.data(), ldo, nr, dv);
+      if (std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) != 0) fail("pv nr=%zu dv=%zu nk=%zu", nr, dv, nk);
+    }
+  }
+}
+
+// A half-precision attn::KVCache: write() narrows as above and read() widens back exactly; then
+// attention over the cache in place (decode, split decode, prefill, a later first key, the score
+// output) gives bit for bit what float32 attention gives on those widened values, so storage is
+// the only rounding a 16-bit cache adds.
+void half_cache_check(attn::DType t) {
+  const size_t B = 2, Hkv = 2, G = 4, Hq = Hkv * G, D = 40, max_len = 700;
+  attn::KVCache cache;
+  if (cache.init(B, Hkv, D, max_len, t) != attn::Status::kOk || cache.dtype() != t || cache.bytes() != 2 * B * Hkv * D * max_len * 2) {
+    fail("init");
+    return;
+  }
+  // Written in two calls from [B, S, Hkv, D] projections, as a layer writes them.
+  const size_t len = 650;
+  std::vector<float> k(B * len * Hkv * D), v(k.size());
+  fill(k.data(), k.size());
+  fill(v.data(), v.size());
+  for (size_t i = 0; i < k.size(); i += 97) k[i] *= 3000.f;  // some keys past bf16/f16 precision
+  for (size_t pos : {size_t{0}, size_t{600}}) {
+    const size_t S = pos == 0 ? 600 : len - 600;
+    const attn::View4 kv{k.data() + pos * Hkv * D, len * Hkv * D, D, Hkv * D};
+    const attn::View4 vv{v.data() + pos * Hkv * D, len * Hkv * D, D, Hkv * D};
+    if (cache.write(pos, kv, vv, S) != attn::Status::kOk || cache.set_length(pos + S) != attn::Status::kOk) fail("write");
+  }
+  // What the cache should hold, widened: (B, Hkv, len, D).
+  std::vector<float> kw(B * Hkv * len * D), vw(kw.size()), kr(kw.size()), vr(kw.size());
+  for (size_t b = 0; b < B; ++b) {
+    for (size_t h = 0; h < Hkv; ++h) {
+      for (size_t j = 0; j < len; ++j) {
+        for (size_t d = 0; d < D; ++d) {
+          const size_t from = ((b * len + j) * Hkv + h) * D + d, to = ((b * Hkv + h) * len + j) * D + d;
+          kw[to] = static_cast<float>(half_ref(t, narrow(t, k[from])));
+          vw[to] = static_cast<float>(half_ref(t, narrow(t, v[from])));
+        }
+      }
+    }
+  }
+  cache.read(kr.data(), vr.data());
+  if (std::memcmp(kr.data(), kw.data(), kw.size() * sizeof(float)) != 0 ||
+      std::memcmp(vr.data(), vw.data(), vw.size() * sizeof(float)) != 0) {
+    fail("read() differs from the narrowed-then-widened input");
+  }
+  struct Case { size_t Sq, first; int qk_mode; };
+  for (const Case c : {Case{1, 0, -1}, Case{3, 0, -1}, Case{1, 130, -1}, Case{40, 0, -1}, Case{40, 7, -1}, Case{2, 0, 3}}) {
+    const size_t Skv = len - c.first;
+    std::vector<float> q(B * Hq * c.Sq * D), y16(B * Hq * c.Sq * D), y32(y16.size());
+    std::vector<float> p16(c.qk_mode >= 0 ? B * Hq * c.Sq * Skv : 0), p32(p16.size());
+    fill(q.data(), q.size());
+    std::vector<int32_t> offset(B, static_cast<int32_t>(Skv - c.Sq));
+    attn::AttentionArgs a;
+    a.B = B, a.Hq = Hq, a.Hkv = Hkv, a.Sq = c.Sq, a.Skv = Skv, a.D = a.Dv = D;
+    a.q = attn::View4{q.data(), Hq * c.Sq * D, c.Sq * D, D};
+    a.y_sb = Hq * c.Sq * D, a.y_sh = c.Sq * D, a.y_st = D;
+    a.causal = true;
+    a.causal_offset = offset.data();
+    a.scale = 0.125f;
+    a.qk_mode = c.qk_mode;
+    attn::AttentionArgs half = a, full = a;
+    cache.attend(half, c.first);
+    half.y = y16.data();
+    half.qk_out = p16.empty() ? nullptr : p16.data();
+    full.k = attn::View4{kw.data() + c.first * D, Hkv * len * D, len * D, D};
+    full.v = attn::View4{vw.data() + c.first * D, Hkv * len * D, len * D, D};
+    full.y = y32.data();
+    full.qk_out = p32.empty() ? nullptr : p32.data();
+    if (attn::attention(half) != attn::Status::kOk || attn::attention(full) != attn::Status::kOk) {
+      fail("attention status");
+      continue;
+    }
+    if (std::memcmp(y16.data(), y32.data(), y16.size() * sizeof(float)) != 0 ||
+        std::memcmp(p16.data(), p32.data(), p16.size() * sizeof(float)) != 0) {
+      fail("Sq=%zu first=%zu qk_mode=%d: attention over the cache differs from float32 attention", c.Sq, c.first, c.qk_mode);
+    }
+  }
+  attn::AttentionArgs bad;
+  bad.B = bad.Hq = bad.Hkv = bad.Sq = bad.Skv = 1, bad.D = bad.Dv = 4;
+  std::vector<float> q(4), y(4);
+  bad.q = attn::View4{q.data(), 4, 4, 4};
+  bad.y = y.data();
+  bad.kv_dtype = t;  // no k16 / v16
+  if (attn::attention(bad) != attn::Status::kBadShape) fail("attention accepted 16-bit keys with no data");
+}
+
 // KernelTable::cvt_f16_f32 / cvt_bf16_f32 (a prefill widens blocks of 16-bit W with them): every
 // pattern in one call from an odd address, as half_conversion_check expects them; then every length
 // 0..40 with the input ending at the guard page and the output fenced.
@@ -1269,6 +1431,7 @@ void linear_checks() {
       linear_case(t, m, 37, 45, 48, 42);         // one thread, padded rows
     }
     linear_case(t, 40, 300, 2000, 2001, 302);    // W in blocks of 32-65 rows, x in chunks of 32
+    linear_case(t, 12, 2100, 70, 70, 2100);      // past the GEMM's 2048-column block (16-bit W packed per block)
   }
   if (verbose()) std::fprintf(stderr, "  linear: worst |err| / ((k+1) u sum|wx|) = %.4f (bound %.2f)\n", g_gemv_worst, kGemvC);
 }
@@ -1381,12 +1544,16 @@ int main(int argc, char** argv) {
       {"qk_panel", [](const KernelTable& kt) { qk_panel_check(kt); }},
       {"qk_rows (decode)", [](const KernelTable& kt) { qk_rows_check(kt); }},
       {"pv with visibility limits", [](const KernelTable& kt) { pv_check(kt); }},
+      {"qk_rows / pv over F16 keys and values", [](const KernelTable& kt) { half_tiles_check(kt, attn::DType::kF16); }},
+      {"qk_rows / pv over BF16 keys and values", [](const KernelTable& kt) { half_tiles_check(kt, attn::DType::kBF16); }},
       {"rmsnorm_row", [](const KernelTable& kt) { rmsnorm_check(kt); }},
       {"silu", [](const KernelTable& kt) { silu_check(kt, false); }},
       {"swiglu", [](const KernelTable& kt) { silu_check(kt, true); }},
       {"rope_row", [](const KernelTable& kt) { rope_check(kt); }},
       {"f16_to_f32 every pattern", [](const KernelTable&) { half_conversion_check(attn::DType::kF16); }},
       {"bf16_to_f32 every pattern", [](const KernelTable&) { half_conversion_check(attn::DType::kBF16); }},
+      {"f32_to_f16 rounds to nearest even", [](const KernelTable&) { narrow_check(attn::DType::kF16); }},
+      {"f32_to_bf16 rounds to nearest even", [](const KernelTable&) { narrow_check(attn::DType::kBF16); }},
       {"cvt_f16_f32", [](const KernelTable& kt) { cvt_check(kt, attn::DType::kF16); }},
       {"cvt_bf16_f32", [](const KernelTable& kt) { cvt_check(kt, attn::DType::kBF16); }},
       {"gemv_f32", [](const KernelTable& kt) { gemv_check(kt, attn::DType::kF32); }},
@@ -1403,6 +1570,8 @@ int main(int argc, char** argv) {
       {"core attention score output", [](const KernelTable&) { attention_scores(); }},
       {"core rms_norm, silu, swiglu, rope (threaded)", [](const KernelTable&) { llama_ops_core(); }},
       {"core linear (bias, F32/F16/BF16, threaded)", [](const KernelTable&) { linear_checks(); }},
+      {"core F16 KV cache: write, read, attention", [](const KernelTable&) { half_cache_check(attn::DType::kF16); }},
+      {"core BF16 KV cache: write, read, attention", [](const KernelTable&) { half_cache_check(attn::DType::kBF16); }},
   };
 
   g_isa = name.c_str();

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "attn/half.h"
 #include "attn/status.h"
 
 namespace attn {
@@ -27,6 +28,12 @@ struct View4 {
 struct AttentionArgs {
   size_t B = 0, Hq = 0, Hkv = 0, Sq = 0, Skv = 0, D = 0, Dv = 0;
   View4 q, k, v;
+  // 16-bit keys and values (a half-precision KV cache, attn/kv_cache.h): with kv_dtype kF16 or
+  // kBF16 they are read from k16 / v16 through k's and v's strides, k.data and v.data unused. The
+  // kernels widen each step of keys to float32 as it is used (exact), so only the storage rounds.
+  DType kv_dtype = DType::kF32;
+  const uint16_t* k16 = nullptr;
+  const uint16_t* v16 = nullptr;
   float* y = nullptr;
   size_t y_sb = 0, y_sh = 0, y_st = 0;
 

@@ -73,13 +73,16 @@ struct DecoderWeights {
 
 // B sequences decoded together: a KV cache per layer and the step's buffers, which only grow, so
 // steady decoding allocates nothing. Row b's first pad[b] positions are left padding: hidden from
-// every query, and the row counts its positions from its first real token. One call at a time.
+// every query, and the row counts its positions from its first real token. The caches hold
+// kv_dtype elements (attn/kv_cache.h). One call at a time.
 class DecoderState {
  public:
-  Status init(const DecoderConfig& config, size_t batch, size_t max_len, const int32_t* pad);
+  Status init(const DecoderConfig& config, size_t batch, size_t max_len, const int32_t* pad,
+              DType kv_dtype = DType::kF32);
   size_t batch() const { return batch_; }
   size_t max_len() const { return max_len_; }
   size_t length() const { return caches_.empty() ? 0 : caches_[0].length(); }
+  DType kv_dtype() const { return caches_.empty() ? DType::kF32 : caches_[0].dtype(); }
   // Bytes of the caches (what is reported to the JS engine).
   size_t bytes() const;
   // Forgets positions from n on (rollback); kBadShape when n > length().

@@ -65,6 +65,19 @@ struct KernelTable {
   // step leaves it).
   void (*attn_pv)(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis,
                   const float* alpha, float* o, size_t ldo, size_t nr, size_t dv);
+  // attn_qk_rows and attn_pv over the keys / values of a half-precision KV cache (attn/kv_cache.h):
+  // the same contracts with k / v as 16-bit bits, each vector converted to float32 as it is loaded
+  // (exactly), so the cache is read once, at half the bytes, and the sums are the float32 kernels'
+  // on the widened values, bit for bit. Prefill's packed qk_panel instead runs on a step of keys
+  // widened into scratch (native/core/attention_flash.cc), where each key serves many rows.
+  void (*attn_qk_rows_f16)(const uint16_t* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
+                           size_t d, float* s, size_t lds);
+  void (*attn_qk_rows_bf16)(const uint16_t* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
+                            size_t d, float* s, size_t lds);
+  void (*attn_pv_f16)(const float* p, size_t ldp, const uint16_t* v, size_t v_st, const int32_t* vis,
+                      const float* alpha, float* o, size_t ldo, size_t nr, size_t dv);
+  void (*attn_pv_bf16)(const float* p, size_t ldp, const uint16_t* v, size_t v_st, const int32_t* vis,
+                       const float* alpha, float* o, size_t ldo, size_t nr, size_t dv);
 
   // --- machine-limit probes (native/kernels/*/f32_probe_*.cc; drivers in native/core/probe.cc) ---
   // probe_fma runs `iters` iterations of independent FMA chains, probe_fma_flops_per_iter flops
@@ -137,6 +150,12 @@ void f32_attn_softmax__scalar(float*, size_t, size_t, size_t, const int32_t*, fl
                               float*);
 void f32_attn_pv__scalar(const float*, size_t, const float*, size_t, const int32_t*, const float*,
                          float*, size_t, size_t, size_t);
+void f16_attn_qk_rows__scalar(const uint16_t*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_attn_pv__scalar(const float*, size_t, const uint16_t*, size_t, const int32_t*, const float*, float*, size_t, size_t,
+                       size_t);
+void bf16_attn_qk_rows__scalar(const uint16_t*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void bf16_attn_pv__scalar(const float*, size_t, const uint16_t*, size_t, const int32_t*, const float*, float*, size_t, size_t,
+                       size_t);
 void f32_rmsnorm__scalar(const float*, const float*, float*, size_t, double);
 void f32_silu__scalar(const float*, float*, size_t);
 void f32_swiglu__scalar(const float*, const float*, float*, size_t);
@@ -163,6 +182,12 @@ void f32_attn_softmax__avx512(float*, size_t, size_t, size_t, const int32_t*, fl
                               float*);
 void f32_attn_pv__avx512(const float*, size_t, const float*, size_t, const int32_t*, const float*, float*,
                          size_t, size_t, size_t);
+void f16_attn_qk_rows__avx512(const uint16_t*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_attn_pv__avx512(const float*, size_t, const uint16_t*, size_t, const int32_t*, const float*, float*, size_t, size_t,
+                       size_t);
+void bf16_attn_qk_rows__avx512(const uint16_t*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void bf16_attn_pv__avx512(const float*, size_t, const uint16_t*, size_t, const int32_t*, const float*, float*, size_t, size_t,
+                       size_t);
 void f32_rmsnorm__avx512(const float*, const float*, float*, size_t, double);
 void f32_silu__avx512(const float*, float*, size_t);
 void f32_swiglu__avx512(const float*, const float*, float*, size_t);
@@ -188,6 +213,12 @@ void f32_attn_softmax__avx2(float*, size_t, size_t, size_t, const int32_t*, floa
                             float*);
 void f32_attn_pv__avx2(const float*, size_t, const float*, size_t, const int32_t*, const float*, float*,
                        size_t, size_t, size_t);
+void f16_attn_qk_rows__avx2(const uint16_t*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_attn_pv__avx2(const float*, size_t, const uint16_t*, size_t, const int32_t*, const float*, float*, size_t, size_t,
+                       size_t);
+void bf16_attn_qk_rows__avx2(const uint16_t*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void bf16_attn_pv__avx2(const float*, size_t, const uint16_t*, size_t, const int32_t*, const float*, float*, size_t, size_t,
+                       size_t);
 void f32_rmsnorm__avx2(const float*, const float*, float*, size_t, double);
 void f32_silu__avx2(const float*, float*, size_t);
 void f32_swiglu__avx2(const float*, const float*, float*, size_t);
@@ -215,6 +246,12 @@ void f32_attn_softmax__neon(float*, size_t, size_t, size_t, const int32_t*, floa
                             float*);
 void f32_attn_pv__neon(const float*, size_t, const float*, size_t, const int32_t*, const float*, float*,
                        size_t, size_t, size_t);
+void f16_attn_qk_rows__neon(const uint16_t*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void f16_attn_pv__neon(const float*, size_t, const uint16_t*, size_t, const int32_t*, const float*, float*, size_t, size_t,
+                      size_t);
+void bf16_attn_qk_rows__neon(const uint16_t*, size_t, size_t, const float*, size_t, size_t, size_t, float*, size_t);
+void bf16_attn_pv__neon(const float*, size_t, const uint16_t*, size_t, const int32_t*, const float*, float*, size_t, size_t,
+                      size_t);
 void f32_rmsnorm__neon(const float*, const float*, float*, size_t, double);
 void f32_silu__neon(const float*, float*, size_t);
 void f32_swiglu__neon(const float*, const float*, float*, size_t);

@@ -6,7 +6,7 @@
 // slice front to back, applying each row (or group of rows) to every row of x while it is in cache
 // (KernelTable::gemv_*). 16-bit weights are converted to float32 in registers; sums are float32.
 // With more than kGemvMaxRows rows of x (a prefill) the packed GEMM reuses each weight across rows
-// instead (attn/matmul.h): F32 W in place, 16-bit W widened to float32 a block of rows at a time.
+// instead (attn/matmul.h): F32 W in place, 16-bit W widened to float32 as the GEMM packs it.
 #pragma once
 #include <cstddef>
 

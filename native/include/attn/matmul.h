@@ -6,6 +6,9 @@
 #pragma once
 #include <cstddef>
 
+#include <cstdint>
+
+#include "attn/half.h"
 #include "attn/status.h"
 
 namespace attn {
@@ -19,6 +22,11 @@ struct MatmulArgs {
   float* c = nullptr;
   size_t m = 0, k = 0, n = 0;
   bool trans_a = false, trans_b = false;
+  // B given as 16-bit floats instead of b: b16 holds the bits (b_dtype kF16 or kBF16), trans_b
+  // only (a weight matrix [n, k], nn.Linear's layout), batch_rank 0. Each block of B is widened
+  // exactly as it is packed, so a prefill over 16-bit weights reads them once, at 2 bytes.
+  const uint16_t* b16 = nullptr;
+  DType b_dtype = DType::kF32;
   size_t batch_rank = 0;                 // 0: a single matrix product
   size_t batch_dims[kMaxBatchRank] = {};
   size_t a_batch_strides[kMaxBatchRank] = {};  // in elements

@@ -11,14 +11,50 @@
 //             the V row (in place), six broadcasts of P^T, 24 FMAs; the rescale by alpha is fused
 //             into loading the O tile. A last partial vector of columns is loaded and stored
 //             lane by lane, so nothing past dv is touched.
+//   qk_rows and pv also read the 16-bit keys and values of a half-precision KV cache (f16_*, bf16_*):
+//             the same tiles, each K or V vector converted as it is loaded (vcvt_f32_f16, or a
+//             16-bit shift for bfloat16), so the cache is read once, at half the bytes.
 #include <arm_neon.h>
 
 #include <cstdint>
+#include <type_traits>
 
+#include "attn/half.h"
 #include "attn/kernels.h"
 
 namespace attn {
 namespace {
+
+// Keys and values as stored: float32, or the bits of a half-precision cache.
+template <DType T>
+using Elem = std::conditional_t<T == DType::kF32, float, uint16_t>;
+
+template <DType T>
+inline float32x4_t widen4(uint16x4_t h) {
+  if constexpr (T == DType::kF16) return vcvt_f32_f16(vreinterpret_f16_u16(h));
+  return vreinterpretq_f32_u32(vshll_n_u16(h, 16));
+}
+
+// 4 elements as float32, exactly.
+template <DType T>
+inline float32x4_t load4(const Elem<T>* x) {
+  if constexpr (T == DType::kF32) {
+    return vld1q_f32(x);
+  } else {
+    return widen4<T>(vld1_u16(x));
+  }
+}
+
+template <DType T>
+inline float at(const Elem<T>* x, size_t i) {
+  if constexpr (T == DType::kF32) {
+    return x[i];
+  } else if constexpr (T == DType::kF16) {
+    return f16_to_f32(x[i]);
+  } else {
+    return bf16_to_f32(x[i]);
+  }
+}
 
 constexpr size_t kKeysPerBlock = 6;
 constexpr size_t kRowsPerBlock = 6;
@@ -53,8 +89,8 @@ void qk_block(const float* k, size_t k_st, const float* qp, size_t d, float* s, 
 }
 
 // Dot products of NR rows (q_r = q + r * q_st) against NJ keys; s[j * lds + r].
-template <int NR, int NJ>
-void dot_block(const float* k, size_t k_st, const float* q, size_t q_st, size_t d, float* s, size_t lds) {
+template <DType T, int NR, int NJ>
+void dot_block(const Elem<T>* k, size_t k_st, const float* q, size_t q_st, size_t d, float* s, size_t lds) {
   float32x4_t acc[NJ][NR];
 #pragma GCC unroll 2
   for (int j = 0; j < NJ; ++j) {
@@ -65,7 +101,7 @@ void dot_block(const float* k, size_t k_st, const float* q, size_t q_st, size_t 
   for (; p + 4 <= d; p += 4) {
     float32x4_t kv[NJ];
 #pragma GCC unroll 2
-    for (int j = 0; j < NJ; ++j) kv[j] = vld1q_f32(k + j * k_st + p);
+    for (int j = 0; j < NJ; ++j) kv[j] = load4<T>(k + j * k_st + p);
 #pragma GCC unroll 4
     for (int r = 0; r < NR; ++r) {
       const float32x4_t qv = vld1q_f32(q + r * q_st + p);
@@ -77,7 +113,7 @@ void dot_block(const float* k, size_t k_st, const float* q, size_t q_st, size_t 
     float tail[NR];
     for (int r = 0; r < NR; ++r) {
       float t = 0.f;
-      for (size_t pp = p; pp < d; ++pp) t += k[j * k_st + pp] * q[r * q_st + pp];
+      for (size_t pp = p; pp < d; ++pp) t += at<T>(k, j * k_st + pp) * q[r * q_st + pp];
       tail[r] = t;
     }
     if (NR == 4) {
@@ -90,16 +126,16 @@ void dot_block(const float* k, size_t k_st, const float* q, size_t q_st, size_t 
   }
 }
 
-template <int NR>
-void dot_rows(const float* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t d, float* s,
+template <DType T, int NR>
+void dot_rows(const Elem<T>* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t d, float* s,
               size_t lds) {
   size_t j = 0;
   for (; j + 2 <= nk; j += 2) {
     // K streams from memory once (decode): ask for the rows a few blocks ahead.
     if (j + 16 < nk) __builtin_prefetch(k + (j + 16) * k_st);
-    dot_block<NR, 2>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
+    dot_block<T, NR, 2>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
   }
-  if (j < nk) dot_block<NR, 1>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
+  if (j < nk) dot_block<T, NR, 1>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
 }
 
 // Lanes [0, tail) of a partial vector (tail 1..3), the rest 0.
@@ -110,6 +146,17 @@ inline float32x4_t load_part(const float* p, size_t tail) {
   return x;
 }
 
+template <DType T>
+inline float32x4_t load_part_v(const Elem<T>* p, size_t tail) {
+  if constexpr (T == DType::kF32) {
+    return load_part(p, tail);
+  } else {
+    uint16_t part[4] = {};
+    for (size_t i = 0; i < tail; ++i) part[i] = p[i];
+    return widen4<T>(vld1_u16(part));
+  }
+}
+
 inline void store_part(float* p, float32x4_t x, size_t tail) {
   vst1q_lane_f32(p, x, 0);
   if (tail > 1) vst1q_lane_f32(p + 1, x, 1);
@@ -118,11 +165,14 @@ inline void store_part(float* p, float32x4_t x, size_t tail) {
 
 // O (MR rows, NV vectors of columns) = alpha * O + P @ V over keys j < nk; the last vector holds
 // `tail` columns when kPartial.
-template <int MR, int NV, bool kPartial>
-void pv_block(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk, const float* alpha, float* o,
+template <DType T, int MR, int NV, bool kPartial>
+void pv_block(const float* p, size_t ldp, const Elem<T>* v, size_t v_st, size_t nk, const float* alpha, float* o,
               size_t ldo, size_t tail) {
   auto load = [tail](const float* x, int w) {
     return kPartial && w == NV - 1 ? load_part(x + 4 * w, tail) : vld1q_f32(x + 4 * w);
+  };
+  auto load_v = [tail](const Elem<T>* x, int w) {
+    return kPartial && w == NV - 1 ? load_part_v<T>(x + 4 * w, tail) : load4<T>(x + 4 * w);
   };
   float32x4_t acc[MR][NV];
 #pragma GCC unroll 6
@@ -133,7 +183,7 @@ void pv_block(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk
   for (size_t j = 0; j < nk; ++j) {
     float32x4_t vv[NV];
 #pragma GCC unroll 4
-    for (int w = 0; w < NV; ++w) vv[w] = load(v + j * v_st, w);
+    for (int w = 0; w < NV; ++w) vv[w] = load_v(v + j * v_st, w);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
       const float32x4_t pb = vld1q_dup_f32(p + j * ldp + i);
@@ -154,29 +204,59 @@ void pv_block(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk
   }
 }
 
-template <int MR>
-void pv_rows(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk, const float* alpha, float* o,
+template <DType T, int MR>
+void pv_rows(const float* p, size_t ldp, const Elem<T>* v, size_t v_st, size_t nk, const float* alpha, float* o,
              size_t ldo, size_t dv) {
   size_t c = 0;
-  for (; c + 16 <= dv; c += 16) pv_block<MR, 4, false>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, 0);
+  for (; c + 16 <= dv; c += 16) pv_block<T, MR, 4, false>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, 0);
   const size_t rest = dv - c, tail = rest % 4;
-  const float* vc = v + c;
+  const Elem<T>* vc = v + c;
   float* oc = o + c;
   switch ((rest + 3) / 4) {
-    case 4: pv_block<MR, 4, true>(p, ldp, vc, v_st, nk, alpha, oc, ldo, tail); break;  // rest 13..15
+    case 4: pv_block<T, MR, 4, true>(p, ldp, vc, v_st, nk, alpha, oc, ldo, tail); break;  // rest 13..15
     case 3:
-      if (tail) pv_block<MR, 3, true>(p, ldp, vc, v_st, nk, alpha, oc, ldo, tail);
-      else pv_block<MR, 3, false>(p, ldp, vc, v_st, nk, alpha, oc, ldo, 0);
+      if (tail) pv_block<T, MR, 3, true>(p, ldp, vc, v_st, nk, alpha, oc, ldo, tail);
+      else pv_block<T, MR, 3, false>(p, ldp, vc, v_st, nk, alpha, oc, ldo, 0);
       break;
     case 2:
-      if (tail) pv_block<MR, 2, true>(p, ldp, vc, v_st, nk, alpha, oc, ldo, tail);
-      else pv_block<MR, 2, false>(p, ldp, vc, v_st, nk, alpha, oc, ldo, 0);
+      if (tail) pv_block<T, MR, 2, true>(p, ldp, vc, v_st, nk, alpha, oc, ldo, tail);
+      else pv_block<T, MR, 2, false>(p, ldp, vc, v_st, nk, alpha, oc, ldo, 0);
       break;
     case 1:
-      if (tail) pv_block<MR, 1, true>(p, ldp, vc, v_st, nk, alpha, oc, ldo, tail);
-      else pv_block<MR, 1, false>(p, ldp, vc, v_st, nk, alpha, oc, ldo, 0);
+      if (tail) pv_block<T, MR, 1, true>(p, ldp, vc, v_st, nk, alpha, oc, ldo, tail);
+      else pv_block<T, MR, 1, false>(p, ldp, vc, v_st, nk, alpha, oc, ldo, 0);
       break;
     default: break;
+  }
+}
+
+template <DType T>
+void qk_rows(const Elem<T>* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr, size_t d, float* s,
+             size_t lds) {
+  size_t r = 0;
+  for (; r + 4 <= nr; r += 4) dot_rows<T, 4>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+  for (; r < nr; ++r) dot_rows<T, 1>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+}
+
+template <DType T>
+void pv(const float* p, size_t ldp, const Elem<T>* v, size_t v_st, const int32_t* vis, const float* alpha, float* o,
+        size_t ldo, size_t nr, size_t dv) {
+  for (size_t r = 0; r < nr; r += kRowsPerBlock) {
+    const size_t rows = nr - r < kRowsPerBlock ? nr - r : kRowsPerBlock;
+    // Keys up to the block's largest limit; p is 0 past each row's own limit.
+    int32_t end = 0;
+    for (size_t i = 0; i < rows; ++i) end = vis[r + i] > end ? vis[r + i] : end;
+    const size_t nk = static_cast<size_t>(end);
+    const float* pr = p + r;
+    float* orow = o + r * ldo;
+    switch (rows) {
+      case 6: pv_rows<T, 6>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
+      case 5: pv_rows<T, 5>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
+      case 4: pv_rows<T, 4>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
+      case 3: pv_rows<T, 3>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
+      case 2: pv_rows<T, 2>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
+      default: pv_rows<T, 1>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
+    }
   }
 }
 
@@ -200,30 +280,32 @@ void f32_attn_qk_panel__neon(const float* k, size_t k_st, size_t nk, const float
 
 void f32_attn_qk_rows__neon(const float* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
                             size_t d, float* s, size_t lds) {
-  size_t r = 0;
-  for (; r + 4 <= nr; r += 4) dot_rows<4>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
-  for (; r < nr; ++r) dot_rows<1>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+  qk_rows<DType::kF32>(k, k_st, nk, q, q_st, nr, d, s, lds);
+}
+
+void f16_attn_qk_rows__neon(const uint16_t* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
+                            size_t d, float* s, size_t lds) {
+  qk_rows<DType::kF16>(k, k_st, nk, q, q_st, nr, d, s, lds);
+}
+
+void bf16_attn_qk_rows__neon(const uint16_t* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
+                             size_t d, float* s, size_t lds) {
+  qk_rows<DType::kBF16>(k, k_st, nk, q, q_st, nr, d, s, lds);
 }
 
 void f32_attn_pv__neon(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis,
                        const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
-  for (size_t r = 0; r < nr; r += kRowsPerBlock) {
-    const size_t rows = nr - r < kRowsPerBlock ? nr - r : kRowsPerBlock;
-    // Keys up to the block's largest limit; p is 0 past each row's own limit.
-    int32_t end = 0;
-    for (size_t i = 0; i < rows; ++i) end = vis[r + i] > end ? vis[r + i] : end;
-    const size_t nk = static_cast<size_t>(end);
-    const float* pr = p + r;
-    float* orow = o + r * ldo;
-    switch (rows) {
-      case 6: pv_rows<6>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
-      case 5: pv_rows<5>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
-      case 4: pv_rows<4>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
-      case 3: pv_rows<3>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
-      case 2: pv_rows<2>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
-      default: pv_rows<1>(pr, ldp, v, v_st, nk, alpha + r, orow, ldo, dv); break;
-    }
-  }
+  pv<DType::kF32>(p, ldp, v, v_st, vis, alpha, o, ldo, nr, dv);
+}
+
+void f16_attn_pv__neon(const float* p, size_t ldp, const uint16_t* v, size_t v_st, const int32_t* vis,
+                       const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
+  pv<DType::kF16>(p, ldp, v, v_st, vis, alpha, o, ldo, nr, dv);
+}
+
+void bf16_attn_pv__neon(const float* p, size_t ldp, const uint16_t* v, size_t v_st, const int32_t* vis,
+                        const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
+  pv<DType::kBF16>(p, ldp, v, v_st, vis, alpha, o, ldo, nr, dv);
 }
 
 }  // namespace attn

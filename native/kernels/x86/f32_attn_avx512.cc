@@ -14,15 +14,36 @@
 //             fused into loading the O tile, and a last partial vector of columns goes under an
 //             opmask. V goes by in slices of keys (kSliceKeys*) that stay in L1 for every row
 //             block and column block, the next slice prefetched.
+//   qk_rows and pv also read the 16-bit keys and values of a half-precision KV cache (f16_*, bf16_*):
+//             the same tiles, each K or V vector converted as it is loaded (vcvtph2ps, or a
+//             16-bit shift for bfloat16), so the cache is read once, at half the bytes.
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
+#include "attn/half.h"
 #include "attn/kernels.h"
 #include "f32_exp_avx512.h"
 
 namespace attn {
 namespace {
+
+// Keys and values as stored: float32, or the bits of a half-precision cache.
+template <DType T>
+using Elem = std::conditional_t<T == DType::kF32, float, uint16_t>;
+
+// Up to 16 elements (the lanes of m) as float32, exactly; lanes outside m are 0.
+template <DType T>
+inline __m512 load16(const Elem<T>* x, __mmask16 m) {
+  if constexpr (T == DType::kF32) {
+    return _mm512_maskz_loadu_ps(m, x);
+  } else {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, x);
+    if constexpr (T == DType::kF16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+}
 
 constexpr int kQkKeys = 12;
 constexpr size_t kPvRows = 6;
@@ -77,8 +98,8 @@ constexpr int acc_slot(int lane) { return 4 * (lane % 4) + lane / 4; }
 
 // MR rows x NJ keys of dot products, MR * NJ = 16: lane j * MR + i of the reduced vector is row
 // i against key j, so each key's MR rows are contiguous lanes.
-template <int MR, int NJ>
-void dot_block(const float* k, size_t k_st, const float* q, size_t q_st, size_t d, float* s, size_t lds) {
+template <DType T, int MR, int NJ>
+void dot_block(const Elem<T>* k, size_t k_st, const float* q, size_t q_st, size_t d, float* s, size_t lds) {
   static_assert(MR * NJ == 16, "one reduce16");
   __m512 acc[16];
 #pragma GCC unroll 16
@@ -87,7 +108,7 @@ void dot_block(const float* k, size_t k_st, const float* q, size_t q_st, size_t 
     const __mmask16 m = d - p >= 16 ? __mmask16(0xFFFF) : tail_mask(d - p);
     __m512 kv[NJ];
 #pragma GCC unroll 16
-    for (int j = 0; j < NJ; ++j) kv[j] = _mm512_maskz_loadu_ps(m, k + j * k_st + p);
+    for (int j = 0; j < NJ; ++j) kv[j] = load16<T>(k + j * k_st + p, m);
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
       const __m512 qv = _mm512_maskz_loadu_ps(m, q + i * q_st + p);
@@ -114,14 +135,14 @@ void dot_block(const float* k, size_t k_st, const float* q, size_t q_st, size_t 
 }
 
 // One key against MR rows (the keys left over after the NJ-key blocks).
-template <int MR>
-void dot_key(const float* k, const float* q, size_t q_st, size_t d, float* s) {
+template <DType T, int MR>
+void dot_key(const Elem<T>* k, const float* q, size_t q_st, size_t d, float* s) {
   __m512 acc[MR];
 #pragma GCC unroll 4
   for (int i = 0; i < MR; ++i) acc[i] = _mm512_setzero_ps();
   for (size_t p = 0; p < d; p += 16) {
     const __mmask16 m = d - p >= 16 ? __mmask16(0xFFFF) : tail_mask(d - p);
-    const __m512 kv = _mm512_maskz_loadu_ps(m, k + p);
+    const __m512 kv = load16<T>(k + p, m);
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i * q_st + p), kv, acc[i]);
   }
@@ -129,22 +150,22 @@ void dot_key(const float* k, const float* q, size_t q_st, size_t d, float* s) {
   for (int i = 0; i < MR; ++i) s[i] = avx512::hsum_ps(acc[i]);
 }
 
-template <int MR, int NJ>
-void dot_rows(const float* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t d, float* s,
+template <DType T, int MR, int NJ>
+void dot_rows(const Elem<T>* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t d, float* s,
               size_t lds) {
   size_t j = 0;
   for (; j + NJ <= nk; j += NJ) {
     // K streams from memory once (decode): keep the rows kSliceKeys ahead in flight.
     prefetch_rows(k, k_st, j + kSliceKeys, NJ, nk, d);
-    dot_block<MR, NJ>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
+    dot_block<T, MR, NJ>(k + j * k_st, k_st, q, q_st, d, s + j * lds, lds);
   }
-  for (; j < nk; ++j) dot_key<MR>(k + j * k_st, q, q_st, d, s + j * lds);
+  for (; j < nk; ++j) dot_key<T, MR>(k + j * k_st, q, q_st, d, s + j * lds);
 }
 
 // O rows [0, MR) x NV vectors of columns, the last one under `last` (all ones when full).
 // alpha == nullptr: plain accumulation (a later slice of keys for the same rows).
-template <int MR, int NV>
-void pv_block(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk, const float* alpha,
+template <DType T, int MR, int NV>
+void pv_block(const float* p, size_t ldp, const Elem<T>* v, size_t v_st, size_t nk, const float* alpha,
               float* o, size_t ldo, __mmask16 last) {
   auto load = [&](const float* x, int w) {
     return w == NV - 1 ? _mm512_maskz_loadu_ps(last, x + 16 * w) : _mm512_loadu_ps(x + 16 * w);
@@ -159,7 +180,7 @@ void pv_block(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk
   for (size_t j = 0; j < nk; ++j) {
     __m512 vv[NV];
 #pragma GCC unroll 4
-    for (int w = 0; w < NV; ++w) vv[w] = load(v + j * v_st, w);
+    for (int w = 0; w < NV; ++w) vv[w] = load16<T>(v + j * v_st + 16 * w, w == NV - 1 ? last : __mmask16(0xFFFF));
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
       const __m512 pb = _mm512_set1_ps(p[j * ldp + i]);
@@ -180,21 +201,50 @@ void pv_block(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk
   }
 }
 
-template <int MR>
-void pv_rows(const float* p, size_t ldp, const float* v, size_t v_st, size_t nk, const float* alpha,
+template <DType T, int MR>
+void pv_rows(const float* p, size_t ldp, const Elem<T>* v, size_t v_st, size_t nk, const float* alpha,
              float* o, size_t ldo, size_t dv) {
   size_t c = 0;
-  for (; c + 64 <= dv; c += 64) pv_block<MR, 4>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, 0xFFFF);
+  for (; c + 64 <= dv; c += 64) pv_block<T, MR, 4>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, 0xFFFF);
   const size_t rest = dv - c;
   if (rest == 0) return;
   // rest in [1, 63]: ceil(rest / 16) vectors, the last one holding rest - 16 * (vectors - 1).
   const __mmask16 last = tail_mask(rest - 16 * ((rest - 1) / 16));
   switch ((rest + 15) / 16) {
-    case 4: pv_block<MR, 4>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
-    case 3: pv_block<MR, 3>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
-    case 2: pv_block<MR, 2>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
-    default: pv_block<MR, 1>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
+    case 4: pv_block<T, MR, 4>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
+    case 3: pv_block<T, MR, 3>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
+    case 2: pv_block<T, MR, 2>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
+    default: pv_block<T, MR, 1>(p, ldp, v + c, v_st, nk, alpha, o + c, ldo, last); break;
   }
+}
+
+template <DType T>
+void qk_rows(const Elem<T>* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr, size_t d, float* s,
+             size_t lds) {
+  size_t r = 0;
+  for (; r + 4 <= nr; r += 4) dot_rows<T, 4, 4>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+  if (nr - r >= 2) {
+    dot_rows<T, 2, 8>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+    r += 2;
+  }
+  if (r < nr) dot_rows<T, 1, 16>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+}
+
+template <DType T>
+void pv(const float* p, size_t ldp, const Elem<T>* v, size_t v_st, const int32_t* vis, const float* alpha, float* o,
+        size_t ldo, size_t nr, size_t dv) {
+  pv_in_slices<kPvRows>(p, ldp, v, v_st, vis, alpha, o, ldo, nr, dv,
+                        [](size_t rows, const float* pr, size_t ldp_, const Elem<T>* vr, size_t v_st_, size_t n,
+                           const float* ar, float* orow, size_t ldo_, size_t dv_) {
+                          switch (rows) {
+                            case 6: pv_rows<T, 6>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                            case 5: pv_rows<T, 5>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                            case 4: pv_rows<T, 4>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                            case 3: pv_rows<T, 3>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                            case 2: pv_rows<T, 2>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                            default: pv_rows<T, 1>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
+                          }
+                        });
 }
 
 }  // namespace
@@ -224,29 +274,32 @@ void f32_attn_qk_panel__avx512(const float* k, size_t k_st, size_t nk, const flo
 
 void f32_attn_qk_rows__avx512(const float* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
                               size_t d, float* s, size_t lds) {
-  size_t r = 0;
-  for (; r + 4 <= nr; r += 4) dot_rows<4, 4>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
-  if (nr - r >= 2) {
-    dot_rows<2, 8>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
-    r += 2;
-  }
-  if (r < nr) dot_rows<1, 16>(k, k_st, nk, q + r * q_st, q_st, d, s + r, lds);
+  qk_rows<DType::kF32>(k, k_st, nk, q, q_st, nr, d, s, lds);
+}
+
+void f16_attn_qk_rows__avx512(const uint16_t* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
+                              size_t d, float* s, size_t lds) {
+  qk_rows<DType::kF16>(k, k_st, nk, q, q_st, nr, d, s, lds);
+}
+
+void bf16_attn_qk_rows__avx512(const uint16_t* k, size_t k_st, size_t nk, const float* q, size_t q_st, size_t nr,
+                               size_t d, float* s, size_t lds) {
+  qk_rows<DType::kBF16>(k, k_st, nk, q, q_st, nr, d, s, lds);
 }
 
 void f32_attn_pv__avx512(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis,
                          const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
-  pv_in_slices<kPvRows>(p, ldp, v, v_st, vis, alpha, o, ldo, nr, dv,
-                   [](size_t rows, const float* pr, size_t ldp_, const float* vr, size_t v_st_, size_t n, const float* ar,
-                      float* orow, size_t ldo_, size_t dv_) {
-                     switch (rows) {
-                       case 6: pv_rows<6>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
-                       case 5: pv_rows<5>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
-                       case 4: pv_rows<4>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
-                       case 3: pv_rows<3>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
-                       case 2: pv_rows<2>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
-                       default: pv_rows<1>(pr, ldp_, vr, v_st_, n, ar, orow, ldo_, dv_); break;
-                     }
-                   });
+  pv<DType::kF32>(p, ldp, v, v_st, vis, alpha, o, ldo, nr, dv);
+}
+
+void f16_attn_pv__avx512(const float* p, size_t ldp, const uint16_t* v, size_t v_st, const int32_t* vis,
+                         const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
+  pv<DType::kF16>(p, ldp, v, v_st, vis, alpha, o, ldo, nr, dv);
+}
+
+void bf16_attn_pv__avx512(const float* p, size_t ldp, const uint16_t* v, size_t v_st, const int32_t* vis,
+                          const float* alpha, float* o, size_t ldo, size_t nr, size_t dv) {
+  pv<DType::kBF16>(p, ldp, v, v_st, vis, alpha, o, ldo, nr, dv);
 }
 
 }  // namespace attn

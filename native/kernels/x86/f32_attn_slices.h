@@ -10,20 +10,22 @@
 constexpr size_t kSliceKeys = 16;
 constexpr size_t kSliceKeysManyRows = 48;
 
-// Asks for rows [from, min(from + n, end)) of a strided view to be fetched into L1.
-inline void prefetch_rows(const float* x, size_t x_st, size_t from, size_t n, size_t end, size_t cols) {
+// Asks for rows [from, min(from + n, end)) of a strided view to be fetched into L1 (E: float, or
+// the uint16_t bits of a half-precision cache).
+template <class E>
+inline void prefetch_rows(const E* x, size_t x_st, size_t from, size_t n, size_t end, size_t cols) {
   const size_t to = from + n < end ? from + n : end;
   for (size_t j = from; j < to; ++j) {
     const char* row = reinterpret_cast<const char*>(x + j * x_st);
-    for (size_t b = 0; b < cols * sizeof(float); b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+    for (size_t b = 0; b < cols * sizeof(E); b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
   }
 }
 
 // o_r <- alpha_r * o_r + sum_j p[j*ldp + r] * v_j (attn_pv's contract, attn/kernels.h), in blocks of
 // kRows rows: rows_fn(rows, p, ldp, v, v_st, n, alpha | null, o, ldo, dv) computes one block over n
 // keys, rescaling by alpha only when it is given (the first slice).
-template <size_t kRows, typename RowsFn>
-void pv_in_slices(const float* p, size_t ldp, const float* v, size_t v_st, const int32_t* vis, const float* alpha,
+template <size_t kRows, class E, typename RowsFn>
+void pv_in_slices(const float* p, size_t ldp, const E* v, size_t v_st, const int32_t* vis, const float* alpha,
                   float* o, size_t ldo, size_t nr, size_t dv, RowsFn rows_fn) {
   int32_t nk = 0;
   for (size_t r = 0; r < nr; ++r) nk = vis[r] > nk ? vis[r] : nk;
