@@ -165,6 +165,17 @@ inline simde__m512d cvtps_pd(simde__m256 v) {
   return r;
 }
 
+// 16 16-bit lanes, only those selected read (a half-precision cache's keys and values).
+inline simde__m256i maskz_loadu_epi16(uint16_t k, const void* p) {
+  uint16_t x[16] = {};
+  for (int i = 0; i < 16; ++i) {
+    if (k >> i & 1) std::memcpy(&x[i], static_cast<const uint16_t*>(p) + i, 2);
+  }
+  simde__m256i v;
+  std::memcpy(&v, x, 32);
+  return v;
+}
+
 // 16 unsigned 16-bit integers zero-extended to 32 bits (the bf16 weights of gemv_bf16).
 inline simde__m512i cvtepu16_epi32(simde__m256i h) {
   uint16_t x[16];
@@ -192,6 +203,7 @@ inline simde__m512i cvtepu16_epi32(simde__m256i h) {
 #undef _mm512_cvtph_ps
 #undef _mm512_cvtps_pd
 #undef _mm512_cvtepu16_epi32
+#undef _mm256_maskz_loadu_epi16
 #define _mm512_mask_loadu_ps(src, k, p) attn_simde::mask_loadu_ps(src, k, p)
 #define _mm512_maskz_loadu_ps(k, p) attn_simde::maskz_loadu_ps(k, p)
 #define _mm512_mask_storeu_ps(p, k, v) attn_simde::mask_storeu_ps(p, k, v)
@@ -206,3 +218,4 @@ inline simde__m512i cvtepu16_epi32(simde__m256i h) {
 #define _mm512_cvtph_ps(h) attn_simde::cvtph_ps(h)
 #define _mm512_cvtps_pd(v) attn_simde::cvtps_pd(v)
 #define _mm512_cvtepu16_epi32(h) attn_simde::cvtepu16_epi32(h)
+#define _mm256_maskz_loadu_epi16(k, p) attn_simde::maskz_loadu_epi16(k, p)
